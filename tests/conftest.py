@@ -1,0 +1,38 @@
+import os
+
+import keras
+import numpy as np
+import pytest
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: too slow for CI (> 1 min)")
+    config.addinivalue_line(
+        "markers", "tf_only: needs the TensorFlow backend"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if keras.backend.backend() == "tensorflow":
+        return
+    skip = pytest.mark.skip(reason="needs the TensorFlow backend")
+    for item in items:
+        if "tf_only" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture(autouse=True)
+def _reset_state():
+    keras.utils.set_random_seed(1234)
+    np.random.seed(1234)
+    yield
+    keras.config.set_dtype_policy("float32")
+    keras.backend.clear_session()
+
+
+@pytest.fixture
+def backend_name():
+    return keras.backend.backend()
+
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
