@@ -52,6 +52,19 @@ def check_unit_interval(name, value):
     return check_float(name, value, low=0.0, high=1.0)
 
 
+def check_positive_float(name, value):
+    """Returns `value` as `float` if it is a finite number > 0."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, numbers.Real)
+        or not 0.0 < float(value) < float("inf")  # also rejects NaN
+    ):
+        raise ValueError(
+            f"`{name}` must be a finite number > 0. Received: {name}={value!r}"
+        )
+    return float(value)
+
+
 def check_choice(name, value, choices):
     """Returns `value` if it is one of `choices`."""
     if value not in choices:
@@ -60,6 +73,27 @@ def check_choice(name, value, choices):
             f"`{name}` must be one of {accepted}. Received: {name}={value!r}"
         )
     return value
+
+
+def check_bool(name, value):
+    """Returns `value` if it is a Python `bool` (not an int or a string)."""
+    if not isinstance(value, bool):
+        raise ValueError(
+            f"`{name}` must be True or False. Received: {name}={value!r}"
+        )
+    return value
+
+
+def check_per_stage(name, value, stages):
+    """Returns a tuple of `stages` positive ints from an int or a sequence."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != stages:
+            raise ValueError(
+                f"`{name}` must be an int or {stages} ints, one per stage. "
+                f"Received: {name}={value!r}"
+            )
+        return tuple(check_positive_int(name, n) for n in value)
+    return (check_positive_int(name, value),) * stages
 
 
 def check_kernel_size(name, value):

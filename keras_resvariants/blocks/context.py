@@ -1,0 +1,68 @@
+"""Build-time settings shared by every part of one network."""
+
+import dataclasses
+
+import keras
+
+
+@dataclasses.dataclass
+class BuildContext:
+    """What every part needs to create its layers.
+
+    Attributes:
+        seed: int. Model seed; architecture randomness (the RoR channel
+            split) of block `i` is seeded with `seed + i`.
+        bn_momentum, bn_epsilon: BatchNorm settings (PyTorch defaults
+            mapped to Keras, spec §0).
+        conv_init, dense_init: initializer configs (fresh objects are
+            made per layer so no two layers share one).
+    """
+
+    seed: int = 0
+    bn_momentum: float = 0.9
+    bn_epsilon: float = 1e-5
+    conv_init: dict = dataclasses.field(
+        default_factory=lambda: {
+            "class_name": "VarianceScaling",
+            "config": {"scale": 2.0, "mode": "fan_out",
+                       "distribution": "untruncated_normal"},
+        }
+    )
+    dense_init: str | dict = "glorot_uniform"
+    block_index: int = 0
+
+    def next_block_seed(self):
+        seed = self.seed + self.block_index
+        self.block_index += 1
+        return seed
+
+    def conv(self, x, filters, kernel_size, *, strides=1, groups=1,
+             use_bias=False, name):
+        return keras.layers.Conv2D(
+            filters,
+            kernel_size,
+            strides=strides,
+            padding="same",
+            groups=groups,
+            use_bias=use_bias,
+            kernel_initializer=keras.initializers.get(self.conv_init),
+            name=name,
+        )(x)
+
+    def bn(self, x, *, name):
+        return keras.layers.BatchNormalization(
+            axis=-1,
+            momentum=self.bn_momentum,
+            epsilon=self.bn_epsilon,
+            name=name,
+        )(x)
+
+    def relu(self, x, *, name):
+        return keras.layers.ReLU(name=name)(x)
+
+    def conv_bn_relu(self, x, filters, kernel_size, *, strides=1, groups=1,
+                     name):
+        x = self.conv(x, filters, kernel_size, strides=strides,
+                      groups=groups, name=f"{name}_conv")
+        x = self.bn(x, name=f"{name}_bn")
+        return self.relu(x, name=f"{name}_relu")

@@ -1,0 +1,319 @@
+"""Turns spec values into layers. One registered function per spec type.
+
+Every function takes the incoming tensor(s), the spec value, the
+`BuildContext` and a layer-name prefix, and returns the outgoing tensor(s).
+Dispatch is on the spec's type (`functools.singledispatch`), so a new
+variant registers a function here instead of editing an `if` chain.
+"""
+
+import functools
+
+import keras
+
+from keras_resvariants import layers
+from keras_resvariants.blocks import specs as s
+
+# --------------------------------------------------------------------------
+# Stems. Return the state the blocks work on: one tensor, or a tuple.
+
+
+@functools.singledispatch
+def apply_stem(stem, x, ctx):
+    raise TypeError(f"Unknown stem spec: {stem!r}")
+
+
+@apply_stem.register
+def _(stem: s.CifarStem, x, ctx):
+    return ctx.conv_bn_relu(x, stem.filters, 3, name="stem")
+
+
+@apply_stem.register
+def _(stem: s.ImageNetStem, x, ctx):
+    x = ctx.conv_bn_relu(x, stem.filters, 7, strides=2, name="stem")
+    return keras.layers.MaxPooling2D(3, strides=2, padding="same",
+                                     name="stem_pool")(x)
+
+
+@apply_stem.register
+def _(stem: s.TwoStreamStem, x, ctx):
+    r = ctx.conv_bn_relu(x, stem.filters_r, 3, name="stem_r")
+    m = ctx.conv_bn_relu(x, stem.filters_m, 3, name="stem_m")
+    return r, m
+
+
+@apply_stem.register
+def _(stem: s.SeqStem, x, ctx):
+    for i, filters in enumerate(stem.conv_filters):
+        strides = 2 if (stem.downsample and i == 0) else 1
+        x = ctx.conv_bn_relu(x, filters, 3, strides=strides,
+                             name=f"stem_{i + 1}")
+    seq = layers.SeqConv2D(
+        stem.filters,
+        stem.group_width,
+        window=None,  # the head SeqConv is dense (spec §1.4, §7.3)
+        bottleneck=stem.bottleneck,
+        subgroups=stem.subgroups,
+        kernel_initializer=ctx.conv_init,
+        seed=ctx.next_block_seed(),
+        name="stem_seqconv",
+    )
+    if not stem.downsample:
+        raw, act = seq(x)
+        return raw, act
+    act = seq(x)[1]
+    return _seq_downsize(act, stem.filters, 2,
+                         stem.filters // stem.group_width * stem.subgroups,
+                         ctx, name="stem_downsize")
+
+
+def _seq_downsize(x, filters, strides, groups, ctx, *, name):
+    raw = ctx.conv(x, filters, 3, strides=strides, groups=groups,
+                   name=f"{name}_conv")
+    act = ctx.relu(ctx.bn(raw, name=f"{name}_bn"), name=f"{name}_relu")
+    return raw, act
+
+
+# --------------------------------------------------------------------------
+# Shortcuts
+
+
+def apply_shortcut(spec: s.Shortcut, x, filters, strides, ctx, *, name):
+    """Identity op when the shape is kept, projection op otherwise."""
+    if strides == 1 and x.shape[-1] == filters:
+        return apply_identity(spec.identity, x, ctx, name=name)
+    return apply_projection(spec.projection, x, filters, strides, ctx,
+                            name=name)
+
+
+@functools.singledispatch
+def apply_identity(op, x, ctx, *, name):
+    raise TypeError(f"Unknown identity shortcut spec: {op!r}")
+
+
+@apply_identity.register
+def _(op: s.Identity, x, ctx, *, name):
+    return x
+
+
+@apply_identity.register
+def _(op: s.RGIdentity, x, ctx, *, name):
+    rg = layers.RGShortcut(groups=op.groups, epsilon=ctx.bn_epsilon,
+                           name=f"{name}_rg")(x)
+    if op.keep_identity:
+        return keras.layers.Add(name=f"{name}_rg_add")([rg, x])
+    return rg
+
+
+@functools.singledispatch
+def apply_projection(op, x, filters, strides, ctx, *, name):
+    raise TypeError(f"Unknown projection shortcut spec: {op!r}")
+
+
+@apply_projection.register
+def _(op: s.Projection, x, filters, strides, ctx, *, name):
+    x = ctx.conv(x, filters, 1, strides=strides, name=f"{name}_proj")
+    x = ctx.bn(x, name=f"{name}_proj_bn")
+    if op.se_reduction is not None:
+        x = layers.BridgeSE(reduction=op.se_reduction, name=f"{name}_se")(x)
+    return x
+
+
+@apply_projection.register
+def _(op: s.NoProjection, x, filters, strides, ctx, *, name):
+    return None
+
+
+@apply_projection.register
+def _(op: s.PadProjection, x, filters, strides, ctx, *, name):
+    return layers.ChannelPadShortcut(filters, strides=strides,
+                                     name=f"{name}_pad")(x)
+
+
+# --------------------------------------------------------------------------
+# Merges
+
+
+@functools.singledispatch
+def apply_merge(merge, shortcut, residual, ctx, *, name):
+    raise TypeError(f"Unknown merge spec: {merge!r}")
+
+
+@apply_merge.register
+def _(merge: s.AddMerge, shortcut, residual, ctx, *, name):
+    return keras.layers.Add(name=name)([shortcut, residual])
+
+
+@apply_merge.register
+def _(merge: s.RoRMerge, shortcut, residual, ctx, *, name):
+    return layers.RoRAdd(
+        represent_ratio=merge.represent_ratio,
+        drop_rate=merge.drop_rate,
+        drop_mode=merge.drop_mode,
+        scale_at=merge.scale_at,
+        seed=ctx.next_block_seed(),
+        name=name,
+    )([shortcut, residual])
+
+
+# --------------------------------------------------------------------------
+# Residual bodies
+
+
+@functools.singledispatch
+def apply_body(body, x, stage, strides, ctx, *, name):
+    raise TypeError(f"Unknown body spec: {body!r}")
+
+
+def _se(x, reduction, *, name):
+    if reduction is None:
+        return x
+    return layers.BridgeSE(reduction=reduction, name=name)(x)
+
+
+@apply_body.register
+def _(body: s.BasicBody, x, stage, strides, ctx, *, name):
+    x = ctx.conv_bn_relu(x, stage.filters, 3, strides=strides,
+                         name=f"{name}_1")
+    x = ctx.conv(x, stage.filters, 3, name=f"{name}_2_conv")
+    x = ctx.bn(x, name=f"{name}_2_bn")
+    return _se(x, body.se_reduction, name=f"{name}_se")
+
+
+@apply_body.register
+def _(body: s.BottleneckBody, x, stage, strides, ctx, *, name):
+    width = stage.width or stage.filters // 4
+    first, middle = (strides, 1) if body.stride_at == "first" else (1, strides)
+    u = ctx.conv_bn_relu(x, width, 1, strides=first, name=f"{name}_1")
+    x = ctx.conv(u, width, 3, strides=middle, groups=body.groups,
+                 name=f"{name}_2_conv")
+    x = ctx.bn(x, name=f"{name}_2_bn")
+    if body.inner_rg_groups is not None and middle == 1:
+        # d-RGSNet: an RG shortcut around the stride-1 3x3 (spec §3.3).
+        rg = layers.RGShortcut(groups=body.inner_rg_groups,
+                               epsilon=ctx.bn_epsilon,
+                               name=f"{name}_2_rg")(u)
+        x = keras.layers.Add(name=f"{name}_2_add")([x, rg])
+    x = ctx.relu(x, name=f"{name}_2_relu")
+    x = ctx.conv(x, stage.filters, 1, name=f"{name}_3_conv")
+    x = ctx.bn(x, name=f"{name}_3_bn")
+    return _se(x, body.se_reduction, name=f"{name}_se")
+
+
+# --------------------------------------------------------------------------
+# Blocks: state in, state out.
+
+
+@functools.singledispatch
+def apply_block(block, state, stage, index, prev_stage, ctx, *, name):
+    raise TypeError(f"Unknown block spec: {block!r}")
+
+
+@apply_block.register
+def _(block: s.ResidualBlock, x, stage, index, prev_stage, ctx, *, name):
+    strides = stage.stride if index == 0 else 1
+    shortcut = apply_shortcut(block.shortcut, x, stage.filters, strides, ctx,
+                              name=f"{name}_shortcut")
+    residual = apply_body(block.body, x, stage, strides, ctx, name=name)
+    if shortcut is None:
+        y = residual
+    else:
+        y = apply_merge(block.merge, shortcut, residual, ctx,
+                        name=f"{name}_merge")
+    if block.post_relu:
+        y = ctx.relu(y, name=f"{name}_out")
+    return y
+
+
+def _seq_conv(block, filters, group_width, subgroups, ctx, *, name,
+              zero_init=False, return_raw=False):
+    return layers.SeqConv2D(
+        filters,
+        group_width,
+        window=None if block.dense else "auto",
+        bottleneck=block.bottleneck,
+        subgroups=subgroups,
+        dropout=block.dropout,
+        zero_init=zero_init,
+        return_raw=return_raw,
+        kernel_initializer=ctx.conv_init,
+        seed=ctx.next_block_seed(),
+        name=name,
+    )
+
+
+@apply_block.register
+def _(block: s.SeqBlock, state, stage, index, prev_stage, ctx, *, name):
+    raw, act = state
+    in_channels = act.shape[-1]
+    if index == 0 and (in_channels != stage.filters or stage.stride != 1):
+        # Down-sampling block (spec §1.4): extension SeqConv with the
+        # previous stage's k and c, concat, grouped strided down-sizing.
+        ext = _seq_conv(block, stage.filters - in_channels,
+                        prev_stage.group_width, prev_stage.subgroups, ctx,
+                        name=f"{name}_extension")(act)
+        act = keras.layers.Concatenate(name=f"{name}_concat")([act, ext])
+        groups = stage.filters // stage.group_width * stage.subgroups
+        raw, act = _seq_downsize(act, stage.filters, stage.stride, groups,
+                                 ctx, name=f"{name}_downsize")
+    a = _seq_conv(block, stage.filters, stage.group_width, stage.subgroups,
+                  ctx, name=f"{name}_seqconv1")(act)
+    raw, act = _seq_conv(block, stage.filters, stage.group_width,
+                         stage.subgroups, ctx, name=f"{name}_seqconv2",
+                         zero_init=True, return_raw=True)([a, raw])
+    return raw, act
+
+
+@apply_block.register
+def _(block: s.RiRBlock, state, stage, index, prev_stage, ctx, *, name):
+    r, m = state
+    r_in = r
+    strides = stage.stride if index == 0 else 1
+    for layer in range(block.layers):
+        r, m = layers.RiRConv(
+            stage.filters,
+            stage.width or stage.filters,
+            strides=strides if layer == 0 else 1,
+            shortcut=block.inner_shortcut,
+            resnet_init=block.resnet_init,
+            momentum=ctx.bn_momentum,
+            epsilon=ctx.bn_epsilon,
+            kernel_initializer=ctx.conv_init,
+            seed=ctx.next_block_seed(),
+            name=f"{name}_rir{layer + 1}",
+        )([r, m])
+    if block.outer_shortcut:
+        projection = (s.Projection() if block.inner_shortcut == "projection"
+                      else s.PadProjection())
+        shortcut = apply_shortcut(s.Shortcut(projection=projection), r_in,
+                                  stage.filters, strides, ctx,
+                                  name=f"{name}_shortcut")
+        r = keras.layers.Add(name=f"{name}_add")([r, shortcut])
+    return r, m
+
+
+# --------------------------------------------------------------------------
+# Tails: after the last stage, before pooling. Return one tensor.
+
+
+@functools.singledispatch
+def apply_tail(tail, state, ctx):
+    raise TypeError(f"Unknown tail spec: {tail!r}")
+
+
+@apply_tail.register
+def _(tail: s.FinalReLU, x, ctx):
+    return ctx.relu(x, name="final_relu")
+
+
+@apply_tail.register
+def _(tail: s.SeqTail, state, ctx):
+    _, act = state
+    if tail.dropout:
+        act = keras.layers.SpatialDropout2D(tail.dropout,
+                                            name="blender_dropout")(act)
+    return ctx.conv_bn_relu(act, act.shape[-1], 1, name="blender")
+
+
+@apply_tail.register
+def _(tail: s.ConcatStreams, state, ctx):
+    return keras.layers.Concatenate(name="streams_concat")(list(state))

@@ -1,0 +1,108 @@
+"""Multiply-accumulate counts of conv and dense layers (the papers' FLOPs).
+
+The papers' FLOPs are multiply-accumulates of convolutions and fully
+connected layers (spec §0); normalisation, activations, pooling and merges
+are not counted. Our layers are counted by the arithmetic they define, not
+by how they are implemented (a masked dense kernel counts only its unmasked
+taps).
+"""
+
+import functools
+import math
+
+import keras
+
+from keras_resvariants import layers as L
+
+
+def count_macs(model):
+    """Total multiply-accumulates of one forward pass of one example.
+
+    Args:
+        model: a built functional `keras.Model` with static spatial input.
+
+    Returns:
+        int.
+    """
+    total = 0
+    for layer in model.layers:
+        total += layer_macs(layer)
+    return int(total)
+
+
+def _spatial(tensor):
+    shape = tuple(tensor.shape)
+    if any(d is None for d in shape[1:-1]):
+        raise ValueError(
+            "count_macs needs static height and width. Received a model "
+            f"with an input/output shape {shape}; build it with a static "
+            "`input_shape`."
+        )
+    return math.prod(shape[1:-1])
+
+
+def _inputs(layer):
+    inputs = layer.input
+    return inputs if isinstance(inputs, (list, tuple)) else [inputs]
+
+
+def _outputs(layer):
+    outputs = layer.output
+    return outputs if isinstance(outputs, (list, tuple)) else [outputs]
+
+
+@functools.singledispatch
+def layer_macs(layer):
+    """MACs of one layer (0 for layers without conv/dense arithmetic)."""
+    return 0
+
+
+@layer_macs.register
+def _(layer: keras.layers.Conv2D):
+    c_in = _inputs(layer)[0].shape[-1]
+    kh, kw = layer.kernel_size
+    out = _outputs(layer)[0]
+    return _spatial(out) * kh * kw * (c_in // layer.groups) * layer.filters
+
+
+@layer_macs.register
+def _(layer: keras.layers.Dense):
+    return _inputs(layer)[0].shape[-1] * layer.units
+
+
+@layer_macs.register
+def _(layer: L.BridgeSE):
+    channels = _inputs(layer)[0].shape[-1]
+    return 2 * channels * (channels // layer.reduction)
+
+
+@layer_macs.register
+def _(layer: L.RiRConv):
+    r, m = _inputs(layer)
+    out = _outputs(layer)[0]
+    k = layer.kernel_size
+    c_in = r.shape[-1] + m.shape[-1]
+    c_out = layer.filters_r + layer.filters_m
+    macs = _spatial(out) * k * k * c_in * c_out
+    if layer.shortcut == "projection":
+        macs += _spatial(out) * r.shape[-1] * layer.filters_r
+    return macs
+
+
+@layer_macs.register
+def _(layer: L.SeqConv2D):
+    x = _inputs(layer)[0]
+    c_in = x.shape[-1]
+    k = layer.group_width
+    ks = layer.kernel_size if isinstance(layer.kernel_size, int) else (
+        layer.kernel_size[0])
+    window = c_in if layer.window == "auto" else layer.window
+    per_pixel = 0
+    for i in range(layer.filters // k):
+        seen = c_in + i * k
+        view = seen if window is None else min(window, seen)
+        if layer.bottleneck:
+            per_pixel += view * k + ks * ks * k * k // layer.subgroups
+        else:
+            per_pixel += ks * ks * view * k
+    return _spatial(x) * per_pixel

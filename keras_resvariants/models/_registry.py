@@ -1,0 +1,244 @@
+"""The model registry: one entry per network of the papers' tables.
+
+Builders are generated from the registry, so every network has the same
+keras.applications signature plus its family's documented keyword-only
+hyperparameters, and every registered network is picked up by the tests.
+"""
+
+import dataclasses
+import fnmatch
+import inspect
+
+from keras_resvariants.models._builder import build_model
+
+_ARCHS = {}
+
+_APP_PARAMS = [
+    inspect.Parameter("include_top", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                      default=True),
+    inspect.Parameter("weights", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                      default=None),
+    inspect.Parameter("input_tensor", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                      default=None),
+    inspect.Parameter("input_shape", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                      default=None),
+    inspect.Parameter("pooling", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                      default=None),
+    inspect.Parameter("classes", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                      default=1000),
+    inspect.Parameter("classifier_activation",
+                      inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                      default="softmax"),
+    inspect.Parameter("name", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                      default=None),
+]
+
+_DOC = """Builds {title}.
+
+{description}
+
+Reference:
+    - {reference}
+
+Args:
+    include_top: bool. Whether to include the classifier head. Defaults
+        to `True`.
+    weights: `None` (random initialization) or the path to a
+        `.weights.h5` file for this architecture. Defaults to `None`.
+    input_tensor: optional Keras tensor (output of `keras.Input()` or of
+        a preceding layer) to use as the image input.
+    input_shape: optional `(height, width, channels)`. Defaults to
+        `({size}, {size}, 3)` with `include_top=True` and
+        `(None, None, 3)` without. Height and width must be None or at
+        least {min_size} (the network's total stride); any channel count
+        works.
+    pooling: `None`, `"avg"` or `"max"`: global pooling of the features
+        when `include_top=False`. Defaults to `None` (4D output).
+    classes: int. Number of classes when `include_top=True`. Defaults to
+        `1000`.
+    classifier_activation: activation of the classifier (`None` for
+        logits). Defaults to `"softmax"`.
+    name: optional model name. Defaults to `"{key}"`.
+{hparams}
+Returns:
+    A functional `keras.Model`.
+
+Raises:
+    ValueError: for any invalid argument; the message names it.
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class ArchEntry:
+    """What the registry knows about one network."""
+
+    key: str
+    public_name: str
+    family: str
+    paper: str
+    table: str
+    defaults: dict
+    default_size: int
+    min_size: int
+    paper_params: str | None
+    expected_params: int | None
+    expected_classes: int
+    notes: str
+    builder: object
+
+
+def register_arch(key, public_name, factory, *, family, paper, table,
+                  description, default_size, hparams, paper_params=None,
+                  expected_params=None, expected_classes=10, notes=""):
+    """Registers a network and returns its generated builder.
+
+    Args:
+        key: registry key (lower snake case).
+        public_name: the builder's name, e.g. `"ResSENet56"`.
+        factory: callable `(**hparams) -> NetSpec`.
+        family: family name (`list_models` groups by it).
+        paper, table: where the network comes from.
+        description: first paragraph of the builder's docstring.
+        default_size: default input height/width.
+        hparams: dict name -> (default, doc) of keyword-only arguments.
+        paper_params: the paper's printed parameter count.
+        expected_params: trainable parameters of the faithful build
+            (spec §6), with `expected_classes` classes and default hparams.
+        notes: how the build deviates from the paper, if it does.
+    """
+    if key in _ARCHS:
+        raise ValueError(f"Model {key!r} is already registered.")
+    defaults = {name: default for name, (default, _) in hparams.items()}
+    min_size = factory(**defaults).total_stride
+
+    def builder(include_top=True, weights=None, input_tensor=None,
+                input_shape=None, pooling=None, classes=1000,
+                classifier_activation="softmax", name=None, **kwargs):
+        unknown = sorted(set(kwargs) - set(defaults))
+        if unknown:
+            accepted = ", ".join(sorted(defaults)) or "none"
+            raise TypeError(
+                f"{public_name}() got unexpected keyword argument(s) "
+                f"{', '.join(unknown)}. Accepted hyperparameters: {accepted}."
+            )
+        spec = factory(**{**defaults, **kwargs})
+        return build_model(
+            spec,
+            include_top=include_top,
+            weights=weights,
+            input_tensor=input_tensor,
+            input_shape=input_shape,
+            pooling=pooling,
+            classes=classes,
+            classifier_activation=classifier_activation,
+            name=name or key,
+        )
+
+    builder.__name__ = builder.__qualname__ = public_name
+    builder.__signature__ = inspect.Signature(
+        _APP_PARAMS
+        + [
+            inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=d)
+            for n, d in defaults.items()
+        ]
+    )
+    hparam_doc = "".join(
+        f"    {n}: {doc} Defaults to `{d!r}`.\n"
+        for n, (d, doc) in hparams.items()
+    )
+    builder.__doc__ = _DOC.format(
+        title=public_name,
+        description=description + (f"\n\n{notes}" if notes else ""),
+        reference=paper,
+        size=default_size,
+        min_size=min_size,
+        key=key,
+        hparams=hparam_doc,
+    )
+    builder.__module__ = "keras_resvariants"
+    _ARCHS[key] = ArchEntry(
+        key=key,
+        public_name=public_name,
+        family=family,
+        paper=paper,
+        table=table,
+        defaults=defaults,
+        default_size=default_size,
+        min_size=min_size,
+        paper_params=paper_params,
+        expected_params=expected_params,
+        expected_classes=expected_classes,
+        notes=notes,
+        builder=builder,
+    )
+    return builder
+
+
+def list_models(pattern=None, *, family=None):
+    """Registry keys, sorted, optionally filtered.
+
+    Args:
+        pattern: optional shell-style pattern on the key or the builder
+            name (case-insensitive), e.g. `"*ror*"`.
+        family: optional family: `"resnet"`, `"ror"`, `"rgs"`, `"rir"`,
+            `"res_se"` or `"seqconv"`.
+    """
+    keys = []
+    for key, entry in sorted(_ARCHS.items()):
+        if family is not None and entry.family != family:
+            continue
+        if pattern is not None and not (
+            fnmatch.fnmatch(key, pattern.lower())
+            or fnmatch.fnmatch(entry.public_name.lower(), pattern.lower())
+        ):
+            continue
+        keys.append(key)
+    return keys
+
+
+def _entry(name):
+    if name in _ARCHS:
+        return _ARCHS[name]
+    for entry in _ARCHS.values():
+        if entry.public_name == name:
+            return entry
+    raise ValueError(
+        f"Unknown model name. Received: name={name!r}. Use "
+        "keras_resvariants.list_models() to see the "
+        f"{len(_ARCHS)} registered models."
+    )
+
+
+def create_model(name, **kwargs):
+    """Builds a registered model by key or builder name.
+
+    Example:
+
+    >>> model = keras_resvariants.create_model(
+    ...     "res_se_net_20", input_shape=(32, 32, 3), classes=10)
+    """
+    return _entry(name).builder(**kwargs)
+
+
+def model_info(name):
+    """Registry facts about one model as a dict: paper, table, default
+    input size, the paper's parameter count and our faithful count."""
+    entry = _entry(name)
+    return {
+        "key": entry.key,
+        "builder": entry.public_name,
+        "family": entry.family,
+        "paper": entry.paper,
+        "table": entry.table,
+        "default_input_shape": (entry.default_size, entry.default_size, 3),
+        "min_input_size": entry.min_size,
+        "paper_params": entry.paper_params,
+        "params": entry.expected_params,
+        "params_classes": entry.expected_classes,
+        "hyperparameters": dict(entry.defaults),
+        "notes": entry.notes,
+    }
+
+
+def get_builder(name):
+    return _entry(name).builder

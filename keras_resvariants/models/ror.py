@@ -1,0 +1,101 @@
+"""RoR: Refine-or-Represent merges on ResNets, ResNeXts and SE-ResNeXts.
+
+Reference: Shen & Gao, "Refine or Represent: Residual Networks with Explicit
+Channel-wise Configuration", IJCAI 2018. `RoRAdd` replaces the sum of every
+block, projection blocks included; the post-add ReLU stays (spec §2.3). Each
+block's channel split is seeded with `seed + block index`. The SDepth
+baselines are the same nets with `represent_ratio=0`.
+"""
+
+from keras_resvariants.blocks import specs as s
+from keras_resvariants.models._registry import register_arch
+from keras_resvariants.models.resnet import bottleneck_net
+from keras_resvariants.models.resnet import cifar_bottleneck
+from keras_resvariants.models.resnet import resnext29
+
+PAPER = ("Shen & Gao, Refine or Represent: Residual Networks with Explicit "
+         "Channel-wise Configuration, IJCAI 2018")
+
+
+def _hparams(ratio):
+    return {
+        "represent_ratio": (ratio, "float in [0, 1]. Share of Represent "
+                                   "channels per block."),
+        "drop_rate": (0.2, "float in [0, 1]. Drop-layer rate on the Refine "
+                           "channels' residual."),
+        "drop_mode": ("batch", "`'batch'` (one gate per batch, SDepth) or "
+                               "`'sample'`."),
+        "scale_at": ("inference", "`'inference'` (x(1-p) at test time) or "
+                                  "`'train'` (inverted scaling)."),
+        "seed": (0, "int. Base seed of the channel splits."),
+    }
+
+
+def _merge(represent_ratio, drop_rate, drop_mode, scale_at):
+    return s.RoRMerge(represent_ratio=represent_ratio, drop_rate=drop_rate,
+                      drop_mode=drop_mode, scale_at=scale_at)
+
+
+_CIFAR = {56: (2_341_290, "2.3M"), 110: (4_550_826, "4.6M"),
+          164: (6_760_362, "6.8M")}
+for _prefix, _Name, _ratio, _what in (
+    ("ror", "RoR", 0.05, "RoR"),
+    ("sdepth", "SDepth", 0.0, "the stochastic-depth (SDepth) baseline of"),
+):
+    for _d, (_p, _pp) in _CIFAR.items():
+        register_arch(
+            f"{_prefix}_resnet_{_d}", f"{_Name}ResNet{_d}",
+            lambda width, seed, _d=_d, **m: cifar_bottleneck(
+                _d, width=width, merge=_merge(**m), seed=seed),
+            family="ror", paper=PAPER, table="Tables 2-4",
+            description=(f"{_what} the {_d}-layer CIFAR bottleneck ResNet "
+                         "(`width=16` is the paper's slim net)."),
+            default_size=32,
+            hparams={"width": (32, "int. First-stage width w (32 full, 16 "
+                                   "slim)."), **_hparams(_ratio)},
+            expected_params=_p, paper_params=_pp,
+        )
+    register_arch(
+        f"{_prefix}_resnext_29", f"{_Name}ResNeXt29",
+        lambda cardinality, base_width, seed, **m: resnext29(
+            cardinality=cardinality, base_width=base_width,
+            merge=_merge(**m), seed=seed),
+        family="ror", paper=PAPER, table="Tables 2-4",
+        description=f"{_what} CIFAR ResNeXt-29 (8x64d).",
+        default_size=32,
+        hparams={"cardinality": (8, "int. Groups of the 3x3 convs."),
+                 "base_width": (64, "int. 64 full, 32 slim."),
+                 **_hparams(_ratio)},
+        expected_params=34_426_698, paper_params="34.4M",
+    )
+    register_arch(
+        f"{_prefix}_se_resnext_29", f"{_Name}SEResNeXt29",
+        lambda cardinality, base_width, seed, **m: resnext29(
+            cardinality=cardinality, base_width=base_width, se_reduction=16,
+            merge=_merge(**m), seed=seed),
+        family="ror", paper=PAPER, table="Tables 2-4",
+        description=(f"{_what} CIFAR SE-ResNeXt-29: the SE-rescaled "
+                     "residual is the merge's residual input."),
+        notes=("The paper lists 34.4M parameters; SE with r=16 makes it "
+               "about 35.0M (spec §2.5)."),
+        default_size=32,
+        hparams={"cardinality": (8, "int. Groups of the 3x3 convs."),
+                 "base_width": (64, "int. 64 full, 32 slim."),
+                 **_hparams(_ratio)},
+        paper_params="34.4M",
+    )
+    register_arch(
+        f"{_prefix}_resnet_101", f"{_Name}ResNet101",
+        lambda width, seed, **m: bottleneck_net(
+            101, width=width, merge=_merge(**m), seed=seed),
+        family="ror", paper=PAPER, table="Tables 2, 5",
+        description=(f"{_what} ImageNet ResNet-101 (`width=0.5` is the "
+                     "paper's slim net)."),
+        notes=("Slim (`width=0.5`) gives 11.68M parameters against the "
+               "paper's 11.3M (spec §2.5)."),
+        default_size=224,
+        hparams={"width": (1.0, "float. Width multiplier."),
+                 **_hparams(_ratio)},
+        expected_params=44_549_160, expected_classes=1000,
+        paper_params="44.5M",
+    )

@@ -1,0 +1,137 @@
+"""SeqResNet, SeqResNet-B and SeqResNeXt: sequentially aggregated convs.
+
+Reference: Huang et al., "Sequentially Aggregated Convolutional Networks",
+ICCV Workshops 2019. Structure from the authors' code as read in spec §1.4:
+a dense head SeqConv, residual blocks of two windowed SeqConvs whose second
+adds the shortcut per group before its BN, down-sampling blocks (extension
+SeqConv + grouped strided conv), a 1x1 blender, pooling and a classifier.
+"""
+
+from keras_resvariants import _validation as v
+from keras_resvariants.blocks import specs as s
+from keras_resvariants.models._registry import register_arch
+
+PAPER = ("Huang et al., Sequentially Aggregated Convolutional Networks, "
+         "ICCV Workshops 2019")
+
+
+def seq_resnet_cifar(*, k=8, r=4, blocks_per_stage=1, bottleneck=False,
+                     dense=False, dropout=0.1):
+    """Table 1's CIFAR template: widths 16r/32r/48r, the same k everywhere."""
+    k = v.check_positive_int("k", k)
+    r = v.check_positive_int("r", r)
+    blocks = v.check_per_stage("blocks_per_stage", blocks_per_stage, 3)
+    widths = (16 * r, 32 * r, 48 * r)
+    for width in widths:
+        if width % k:
+            raise ValueError(
+                f"`k` must divide every stage width {widths}. Received: "
+                f"k={k}, r={r}"
+            )
+    return s.NetSpec(
+        stem=s.SeqStem(conv_filters=(16,), filters=widths[0], group_width=k,
+                       bottleneck=bottleneck),
+        stages=tuple(
+            s.StageSpec(w, n, 1 if i == 0 else 2, group_width=k)
+            for i, (w, n) in enumerate(zip(widths, blocks))
+        ),
+        block=s.SeqBlock(bottleneck=bottleneck, dropout=dropout, dense=dense),
+        tail=(s.SeqTail(dropout=dropout),),
+        default_size=32,
+        init="seqconv",
+    )
+
+
+def seq_resnet_imagenet(*, width, blocks_per_stage, subgroups,
+                        k=(32, 64, 64, 128)):
+    """Table 2's ImageNet nets: bottleneck everywhere, widths 64w*(1,2,4,8)."""
+    blocks = v.check_per_stage("blocks_per_stage", blocks_per_stage, 4)
+    subgroups = v.check_per_stage("subgroups", subgroups, 4)
+    k = v.check_per_stage("k", k, 4)
+    widths = tuple(64 * width * f for f in (1, 2, 4, 8))
+    return s.NetSpec(
+        stem=s.SeqStem(conv_filters=(32, 32), filters=widths[0],
+                       group_width=k[0], subgroups=subgroups[0],
+                       bottleneck=True, downsample=True),
+        stages=tuple(
+            s.StageSpec(wd, n, 1 if i == 0 else 2, group_width=kk,
+                        subgroups=c)
+            for i, (wd, n, kk, c) in enumerate(
+                zip(widths, blocks, k, subgroups))
+        ),
+        block=s.SeqBlock(bottleneck=True),
+        tail=(s.SeqTail(),),
+        default_size=224,
+        init="seqconv",
+    )
+
+
+_CIFAR_HPARAMS = {
+    "k": (8, "int. Group width (the paper's k), the same in every stage."),
+    "r": (4, "int. Widening factor: stage widths 16r/32r/48r."),
+    "blocks_per_stage": (1, "int or 3 ints. Residual blocks per stage (N)."),
+    "dense": (False, "bool. Dense (non-windowed) SeqConvs everywhere."),
+    "dropout": (0.1, "float. Spatial dropout before every group's conv."),
+}
+register_arch(
+    "seq_resnet", "SeqResNet",
+    lambda **h: seq_resnet_cifar(**h),
+    family="seqconv", paper=PAPER, table="Tables 1, 3",
+    description="CIFAR SeqResNet (basic SeqConvs); k=16, r=10 is 7.6M.",
+    default_size=32, hparams=_CIFAR_HPARAMS,
+    expected_params=1_233_370, paper_params="1.2M",
+)
+register_arch(
+    "seq_resnet_b", "SeqResNetB",
+    lambda **h: seq_resnet_cifar(bottleneck=True, **h),
+    family="seqconv", paper=PAPER, table="Tables 1, 3",
+    description=("CIFAR SeqResNet-B (bottleneck SeqConvs); k=32, r=12, "
+                 "blocks_per_stage=3 is 6.0M."),
+    default_size=32,
+    hparams={**_CIFAR_HPARAMS, "k": (16, _CIFAR_HPARAMS["k"][1]),
+             "r": (7, _CIFAR_HPARAMS["r"][1])},
+    expected_params=843_834, paper_params="0.8M",
+)
+for _name, _h, _p in (
+    ("S2", dict(k=8, r=3, blocks_per_stage=(1, 2, 1), dense=True), 1_229_658),
+    ("S3", dict(k=16, r=4, blocks_per_stage=1), 1_254_106),
+    ("S4", dict(k=16, r=3, blocks_per_stage=(1, 2, 2)), 1_256_154),
+):
+    register_arch(
+        f"seq_resnet_{_name.lower()}", f"SeqResNet{_name}",
+        lambda dropout, _h=_h: seq_resnet_cifar(dropout=dropout, **_h),
+        family="seqconv", paper=PAPER, table="Table 5",
+        description=f"Table 5's {_name} ablation net ({_h}).",
+        default_size=32,
+        hparams={"dropout": _CIFAR_HPARAMS["dropout"]},
+        expected_params=_p, paper_params="1.2M" if _name == "S2" else "1.3M",
+    )
+
+_IMAGENET = {
+    "SeqResNeXt24": (4, (1, 1, 3, 1), (8, 8, 4, 4), 26_211_784, "26.2M"),
+    "SeqResNetB42": (2, (3, 4, 5, 3), 1, 25_642_696, "25.6M"),
+    "SeqResNetB22": (2, (1, 1, 2, 1), 1, 11_859_656, "11.8M"),
+}
+for _Name, (_w, _blocks, _c, _p, _pp) in _IMAGENET.items():
+    _key = _Name.replace("SeqResNeXt", "seq_resnext_").replace(
+        "SeqResNetB", "seq_resnet_b").lower()
+    register_arch(
+        _key, _Name,
+        lambda width, blocks_per_stage, subgroups: seq_resnet_imagenet(
+            width=width, blocks_per_stage=blocks_per_stage,
+            subgroups=subgroups),
+        family="seqconv", paper=PAPER, table="Tables 2, 4",
+        description=(f"ImageNet {_Name}: bottleneck SeqConvs, k = "
+                     "32/64/64/128 per stage."),
+        notes=("Our conv+dense MAC count is about 5.5% above the paper's "
+               "FLOPs; parameters match (spec §1.6)."),
+        default_size=224,
+        hparams={
+            "width": (_w, "int. Width w: stage widths 64w*(1, 2, 4, 8)."),
+            "blocks_per_stage": (_blocks, "4 ints. Residual blocks per "
+                                          "stage."),
+            "subgroups": (_c, "int or 4 ints. Groups of the 3x3 inside "
+                              "each SeqConv group (ResNeXt cardinality)."),
+        },
+        expected_params=_p, expected_classes=1000, paper_params=_pp,
+    )
