@@ -1,0 +1,30 @@
+"""Runs the layer tests and a per-family model check under JAX.
+
+TensorFlow is the default backend; every layer and builder must also run on
+JAX (the GPU machines have JAX and no TensorFlow). The backend is fixed at
+import, so this runs pytest in a fresh interpreter with KERAS_BACKEND=jax.
+"""
+
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from tests.testing import REPO_ROOT
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow",
+                    reason="launched from the default-backend run only")
+def test_layers_and_families_pass_on_jax():
+    pytest.importorskip("jax")
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+         "tests/layers", "tests/models/test_families_smoke.py"],
+        cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1500,
+    )
+    tail = result.stdout[-6000:] + result.stderr[-3000:]
+    assert result.returncode == 0, tail
+    assert " passed" in result.stdout and " failed" not in result.stdout, tail
