@@ -7,6 +7,7 @@ generated from the registry (`list_models`, `create_model`, `model_info`).
 
 from keras_resvariants import layers
 from keras_resvariants import models
+from keras_resvariants.macs import count_macs
 from keras_resvariants.models import create_model
 from keras_resvariants.models import list_models
 from keras_resvariants.models import model_info
@@ -20,6 +21,7 @@ globals().update({name: models.get_builder(name) for name in BUILDERS})
 
 __all__ = [
     "__version__",
+    "count_macs",
     "create_model",
     "layers",
     "list_models",

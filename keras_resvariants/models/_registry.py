@@ -83,13 +83,15 @@ class ArchEntry:
     paper_params: str | None
     expected_params: int | None
     expected_classes: int
+    paper_macs: str | None
     notes: str
     builder: object
 
 
 def register_arch(key, public_name, factory, *, family, paper, table,
                   description, default_size, hparams, paper_params=None,
-                  expected_params=None, expected_classes=10, notes=""):
+                  expected_params=None, expected_classes=10, paper_macs=None,
+                  notes=""):
     """Registers a network and returns its generated builder.
 
     Args:
@@ -104,6 +106,7 @@ def register_arch(key, public_name, factory, *, family, paper, table,
         paper_params: the paper's printed parameter count.
         expected_params: trainable parameters of the faithful build
             (spec §6), with `expected_classes` classes and default hparams.
+        paper_macs: the paper's printed FLOPs (multiply-accumulates).
         notes: how the build deviates from the paper, if it does.
     """
     if key in _ARCHS:
@@ -168,6 +171,7 @@ def register_arch(key, public_name, factory, *, family, paper, table,
         paper_params=paper_params,
         expected_params=expected_params,
         expected_classes=expected_classes,
+        paper_macs=paper_macs,
         notes=notes,
         builder=builder,
     )
@@ -235,6 +239,7 @@ def model_info(name):
         "paper_params": entry.paper_params,
         "params": entry.expected_params,
         "params_classes": entry.expected_classes,
+        "paper_macs": entry.paper_macs,
         "hyperparameters": dict(entry.defaults),
         "notes": entry.notes,
     }

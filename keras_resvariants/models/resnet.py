@@ -202,6 +202,7 @@ for _d, _p in _BOTTLENECK_PARAMS.items():
         default_size=32, hparams={"width": (32, _WIDTH_DOC)},
         expected_params=_p,
         paper_params={56: "2.3M", 110: "4.6M", 164: "6.8M"}[_d],
+        paper_macs={56: "0.34G", 110: "0.66G", 164: "0.99G"}[_d],
     )
 
 _RESNEXT_HPARAMS = {
@@ -216,7 +217,7 @@ register_arch(
     family="resnet", paper=RESNEXT, table="RoR Table 2",
     description="CIFAR ResNeXt-29 (8x64d by default).",
     default_size=32, hparams=_RESNEXT_HPARAMS, expected_params=34_426_698,
-    paper_params="34.4M",
+    paper_params="34.4M", paper_macs="5.32G",
 )
 register_arch(
     "se_resnext_29", "SEResNeXt29",
@@ -246,6 +247,7 @@ for _d in (50, 101, 152):
                                 "and the stem.")},
         expected_params=_IMAGENET_PARAMS.get(_d), expected_classes=1000,
         paper_params={50: "25.6M", 101: "44.5M", 152: "60.2M"}[_d],
+        paper_macs={50: "3.86G", 101: "7.58G", 152: "11.3G"}[_d],
     )
 
 register_arch(

@@ -36,13 +36,13 @@ def _merge(represent_ratio, drop_rate, drop_mode, scale_at):
                       drop_mode=drop_mode, scale_at=scale_at)
 
 
-_CIFAR = {56: (2_341_290, "2.3M"), 110: (4_550_826, "4.6M"),
-          164: (6_760_362, "6.8M")}
+_CIFAR = {56: (2_341_290, "2.3M", "0.34G"), 110: (4_550_826, "4.6M", "0.66G"),
+          164: (6_760_362, "6.8M", "0.99G")}
 for _prefix, _Name, _ratio, _what in (
     ("ror", "RoR", 0.05, "RoR"),
     ("sdepth", "SDepth", 0.0, "the stochastic-depth (SDepth) baseline of"),
 ):
-    for _d, (_p, _pp) in _CIFAR.items():
+    for _d, (_p, _pp, _pm) in _CIFAR.items():
         register_arch(
             f"{_prefix}_resnet_{_d}", f"{_Name}ResNet{_d}",
             lambda width, seed, _d=_d, **m: cifar_bottleneck(
@@ -53,7 +53,7 @@ for _prefix, _Name, _ratio, _what in (
             default_size=32,
             hparams={"width": (32, "int. First-stage width w (32 full, 16 "
                                    "slim)."), **_hparams(_ratio)},
-            expected_params=_p, paper_params=_pp,
+            expected_params=_p, paper_params=_pp, paper_macs=_pm,
         )
     register_arch(
         f"{_prefix}_resnext_29", f"{_Name}ResNeXt29",
@@ -66,7 +66,7 @@ for _prefix, _Name, _ratio, _what in (
         hparams={"cardinality": (8, "int. Groups of the 3x3 convs."),
                  "base_width": (64, "int. 64 full, 32 slim."),
                  **_hparams(_ratio)},
-        expected_params=34_426_698, paper_params="34.4M",
+        expected_params=34_426_698, paper_params="34.4M", paper_macs="5.32G",
     )
     register_arch(
         f"{_prefix}_se_resnext_29", f"{_Name}SEResNeXt29",
@@ -97,5 +97,5 @@ for _prefix, _Name, _ratio, _what in (
         hparams={"width": (1.0, "float. Width multiplier."),
                  **_hparams(_ratio)},
         expected_params=44_549_160, expected_classes=1000,
-        paper_params="44.5M",
+        paper_params="44.5M", paper_macs="7.58G",
     )

@@ -108,11 +108,12 @@ for _name, _h, _p in (
     )
 
 _IMAGENET = {
-    "SeqResNeXt24": (4, (1, 1, 3, 1), (8, 8, 4, 4), 26_211_784, "26.2M"),
-    "SeqResNetB42": (2, (3, 4, 5, 3), 1, 25_642_696, "25.6M"),
-    "SeqResNetB22": (2, (1, 1, 2, 1), 1, 11_859_656, "11.8M"),
+    "SeqResNeXt24": (4, (1, 1, 3, 1), (8, 8, 4, 4), 26_211_784, "26.2M",
+                     "4.32G"),
+    "SeqResNetB42": (2, (3, 4, 5, 3), 1, 25_642_696, "25.6M", "5.33G"),
+    "SeqResNetB22": (2, (1, 1, 2, 1), 1, 11_859_656, "11.8M", "2.73G"),
 }
-for _Name, (_w, _blocks, _c, _p, _pp) in _IMAGENET.items():
+for _Name, (_w, _blocks, _c, _p, _pp, _pm) in _IMAGENET.items():
     _key = _Name.replace("SeqResNeXt", "seq_resnext_").replace(
         "SeqResNetB", "seq_resnet_b").lower()
     register_arch(
@@ -134,4 +135,5 @@ for _Name, (_w, _blocks, _c, _p, _pp) in _IMAGENET.items():
                               "each SeqConv group (ResNeXt cardinality)."),
         },
         expected_params=_p, expected_classes=1000, paper_params=_pp,
+        paper_macs=_pm,
     )

@@ -110,3 +110,46 @@ def test_rgs_formula_over_depths(variant):
         inner = sum(2 * pw * n for pw, n in zip(p, layers))
         expected = identity + (0 if variant == "b" else inner)
         assert rgs - base == expected
+
+
+# (builder, kwargs, MACs per image at the default size, source). The spec's
+# figures come from its own prototype counter (spec §6), given to 3-4
+# significant digits, hence the 0.5% tolerance.
+MACS = [
+    ("SeqResNeXt24", {}, 4.544e9, "spec §1.6 (paper 4.32G)"),
+    ("SeqResNetB22", {}, 2.883e9, "spec §1.6 (paper 2.73G)"),
+    ("SeqResNet", {}, 0.282e9, "spec §1.6"),
+    ("SeqResNetB", dict(k=32, r=12, blocks_per_stage=3), 1.42e9, "spec §1.6"),
+    ("RoRResNet56", {}, 0.348e9, "RoR Table 2: 0.34G"),
+    ("RoRResNet164", dict(width=16), 0.248e9, "RoR Table 2: 0.25G"),
+    ("ResNeXt29", {}, 5.387e9, "RoR Table 2: 5.32G"),
+    ("ResNet101", {}, 7.570e9, "RoR Table 2: 7.58G"),
+    ("ResNet50", {}, 3.858e9, "He et al.: 3.86G"),
+    ("ResRGSNet50", {}, 3.858e9, "RGS: unchanged"),
+    ("ResSENet110", {}, 0.253e9, "spec §4.3"),
+    ("RiRNet32", {}, 0.069e9, "spec §5.4"),
+    ("RiRNet18Wide", {}, 1.28e9, "spec §5.4"),
+]
+
+
+@pytest.mark.parametrize("builder,kwargs,expected,source", MACS,
+                         ids=[m[0] for m in MACS])
+def test_macs_match_spec(builder, kwargs, expected, source):
+    size = kr.model_info(builder)["default_input_shape"][0]
+    model = getattr(kr, builder)(classes=1000 if size == 224 else 10,
+                                 **kwargs)
+    macs = kr.count_macs(model)
+    assert abs(macs - expected) <= 0.005 * expected, (macs, expected, source)
+
+
+def test_macs_counts_grouped_and_dense_layers_by_hand():
+    # A 2-layer net counted by hand: conv 3x3 (3->8) on 8x8, grouped conv
+    # 3x3 (8->8, groups 4), global pool, dense 8->5.
+    import keras
+
+    x = keras.Input((8, 8, 3))
+    y = keras.layers.Conv2D(8, 3, padding="same")(x)
+    y = keras.layers.Conv2D(8, 3, padding="same", groups=4)(y)
+    y = keras.layers.Dense(5)(keras.layers.GlobalAveragePooling2D()(y))
+    model = keras.Model(x, y)
+    assert kr.count_macs(model) == 64 * 9 * 3 * 8 + 64 * 9 * 2 * 8 + 8 * 5
