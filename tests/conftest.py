@@ -1,8 +1,10 @@
 import os
 
-import keras
-import numpy as np
-import pytest
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 
 def pytest_configure(config):
@@ -27,12 +29,11 @@ def _reset_state():
     np.random.seed(1234)
     yield
     keras.config.set_dtype_policy("float32")
-    keras.backend.clear_session()
+    # free_memory=False skips a full garbage collection (0.3-0.5 s a test).
+    keras.backend.clear_session(free_memory=False)
 
 
 @pytest.fixture
 def backend_name():
     return keras.backend.backend()
 
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -145,3 +145,57 @@ def count_trainable(obj):
     return int(
         sum(np.prod(v.shape) for v in obj.trainable_weights)
     )
+
+
+def input_gradients(model, inputs, *, training=True, seed=0):
+    """Gradients of a random projection of the outputs w.r.t. the model's
+    inputs (a list of NumPy arrays, one per input), using the active
+    backend's own autodiff. Useful for layers without trainable weights.
+
+    The loss is `sum(output_i * P_i)` with `P_i` drawn in output order from
+    `np.random.default_rng(seed).standard_normal(output_i.shape)`.
+    """
+    backend = keras.backend.backend()
+    single = not isinstance(inputs, (list, tuple))
+    xs = [np.asarray(x, "float32") for x in as_list(inputs)]
+    outputs = model(inputs, training=False)
+    rng = np.random.default_rng(seed)
+    projections = [
+        rng.standard_normal(tuple(o.shape)).astype("float32")
+        for o in as_list(outputs)
+    ]
+
+    def loss_of(outs):
+        total = 0.0
+        for out, proj in zip(as_list(outs), projections):
+            total = total + keras.ops.sum(
+                keras.ops.cast(out, "float32") * proj
+            )
+        return total
+
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        tensors = [tf.constant(x) for x in xs]
+        with tf.GradientTape() as tape:
+            tape.watch(tensors)
+            outs = model(tensors[0] if single else tensors, training=training)
+            loss = loss_of(outs)
+        return [np.asarray(g) for g in tape.gradient(loss, tensors)]
+    if backend == "jax":
+        import jax
+
+        trainable = [v.value for v in model.trainable_variables]
+        non_trainable = [v.value for v in model.non_trainable_variables]
+
+        def fn(arrays):
+            outs, _ = model.stateless_call(
+                trainable,
+                non_trainable,
+                arrays[0] if single else arrays,
+                training=training,
+            )
+            return loss_of(outs)
+
+        return [np.asarray(g) for g in jax.grad(fn)(xs)]
+    raise NotImplementedError(f"No gradient helper for backend {backend}")

@@ -2,3 +2,20 @@
 
 # Keep these imports sorted; each layer module registers its classes with
 # `keras.saving.register_keras_serializable(package="keras_resvariants")`.
+from keras_resvariants.layers.bridge_se import BridgeSE
+from keras_resvariants.layers.channel_pad_shortcut import ChannelPadShortcut
+from keras_resvariants.layers.rg_shortcut import RGShortcut
+from keras_resvariants.layers.rir_conv import RiRConv
+from keras_resvariants.layers.rir_conv import RiRIdentityInit
+from keras_resvariants.layers.ror_add import RoRAdd
+from keras_resvariants.layers.seq_conv2d import SeqConv2D
+
+__all__ = [
+    "BridgeSE",
+    "ChannelPadShortcut",
+    "RGShortcut",
+    "RiRConv",
+    "RiRIdentityInit",
+    "RoRAdd",
+    "SeqConv2D",
+]

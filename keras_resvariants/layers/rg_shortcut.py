@@ -1,0 +1,147 @@
+"""RGShortcut: the nonlinear `GroupNorm(ReLU(x))` shortcut of RGSNet."""
+
+import keras
+from keras import ops
+
+from keras_resvariants._validation import check_choice
+from keras_resvariants._validation import check_positive_float
+from keras_resvariants._validation import check_positive_int
+
+
+@keras.saving.register_keras_serializable(package="keras_resvariants")
+class RGShortcut(keras.layers.Layer):
+    """Nonlinear shortcut `GroupNorm(ReLU(x))` from RGSNet.
+
+    Drop-in replacement for the identity term of a residual block: the block
+    computes `RGShortcut()(x) + F(x)` instead of `x + F(x)`. The layer only
+    computes the shortcut; merging is the block's job.
+
+    Group normalisation normalises each example over the spatial axes and
+    the `C / groups` channels of each group, then applies a per-channel
+    affine `gamma * x_hat + beta` (`gamma = 1`, `beta = 0` at init). It has
+    no batch statistics, so training and inference behave the same.
+
+    The layer owns a `keras.layers.GroupNormalization(groups, axis=-1,
+    epsilon)` sub-layer: its `gamma` and `beta` are this layer's weights,
+    and `implementation="keras"` calls it directly. The default
+    `implementation="fast"` computes the same function with the same
+    weights but faster on CPU: per-channel means and variances over the
+    spatial axes, pooled per group on the small `(batch, channels)` tensors
+    (group variance = mean over the group's channels of
+    `var_c + (mean_c - group_mean)**2`, which is exact and avoids the
+    cancellation of `E[x**2] - E[x]**2`), then one fused `x * scale + shift`.
+    Both compute in float32 (also under mixed precision) and cast the result
+    to the compute dtype.
+
+    Reference:
+        - Zhang et al., "Revisiting Residual Networks with Nonlinear
+          Shortcuts", BMVC 2019.
+        - Wu and He, "Group Normalization", ECCV 2018.
+
+    Args:
+        groups: int. Number of GroupNorm groups; must divide the channel
+            count of the input. Defaults to `32`.
+        epsilon: float > 0. Added to the group variance. Defaults to `1e-5`.
+        implementation: `"fast"` or `"keras"`. Which formulation computes
+            the normalisation (same outputs to float32 rounding, same
+            weights). Defaults to `"fast"`.
+        **kwargs: Base `keras.layers.Layer` arguments (`name`, `dtype`).
+
+    Call arguments:
+        inputs: tensor of shape `(batch, ..., channels)` (typically
+            `(batch, height, width, channels)`).
+
+    Returns:
+        Tensor with the shape and dtype of `inputs`.
+
+    Example:
+
+    >>> layer = keras_resvariants.layers.RGShortcut(groups=4)
+    >>> tuple(layer(np.ones((2, 8, 8, 16), "float32")).shape)
+    (2, 8, 8, 16)
+    """
+
+    def __init__(
+        self, groups=32, epsilon=1e-5, implementation="fast", **kwargs
+    ):
+        super().__init__(**kwargs)
+        self.groups = check_positive_int("groups", groups)
+        self.epsilon = check_positive_float("epsilon", epsilon)
+        self.implementation = check_choice(
+            "implementation", implementation, ("fast", "keras")
+        )
+        self.norm = keras.layers.GroupNormalization(
+            groups=self.groups,
+            axis=-1,
+            epsilon=self.epsilon,
+            dtype=self.dtype_policy,
+            name="group_norm",
+        )
+
+    def build(self, input_shape):
+        if len(input_shape) < 3:
+            raise ValueError(
+                "RGShortcut expects inputs of shape (batch, ..., channels) "
+                f"with at least one spatial axis. Received: {input_shape}"
+            )
+        channels = input_shape[-1]
+        if channels is None:
+            raise ValueError(
+                "RGShortcut needs a known channel (last) dimension. "
+                f"Received input shape: {input_shape}"
+            )
+        if channels % self.groups:
+            raise ValueError(
+                "`groups` must divide the number of input channels "
+                f"({channels}). Received: groups={self.groups}"
+            )
+        self.norm.build(input_shape)
+
+    def call(self, inputs):
+        x = ops.relu(inputs)
+        if self.implementation == "keras":
+            return self.norm(x)
+        return self._fast_group_norm(x)
+
+    def _fast_group_norm(self, x):
+        dtype = x.dtype
+        x = ops.cast(x, "float32")
+        spatial = tuple(range(1, len(x.shape) - 1))
+        channels = x.shape[-1]
+        per_group = channels // self.groups
+        # Per-example, per-channel moments over the spatial axes: (B, C).
+        mean_c, var_c = ops.moments(x, axes=spatial)
+        # Pool per group on the small (B, G, C/G) tensors. With equal counts
+        # per channel, the group variance is the mean of the channel
+        # variances plus the variance of the channel means.
+        mean_c = ops.reshape(mean_c, (-1, self.groups, per_group))
+        var_c = ops.reshape(var_c, (-1, self.groups, per_group))
+        mean_g = ops.mean(mean_c, axis=-1, keepdims=True)
+        var_g = ops.mean(
+            var_c + ops.square(mean_c - mean_g), axis=-1, keepdims=True
+        )
+        inv = ops.rsqrt(var_g + self.epsilon)  # (B, G, 1)
+        gamma = ops.reshape(
+            ops.cast(self.norm.gamma, "float32"), (self.groups, per_group)
+        )
+        beta = ops.reshape(
+            ops.cast(self.norm.beta, "float32"), (self.groups, per_group)
+        )
+        scale = inv * gamma  # (B, G, C/G)
+        shift = beta - mean_g * scale
+        # Back to (B, 1, ..., 1, C) for one fused multiply-add on the map.
+        bshape = (-1,) + (1,) * len(spatial) + (channels,)
+        scale = ops.reshape(scale, bshape)
+        shift = ops.reshape(shift, bshape)
+        return ops.cast(x * scale + shift, dtype)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape)
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "groups": self.groups,
+            "epsilon": self.epsilon,
+            "implementation": self.implementation,
+        }

@@ -1,0 +1,422 @@
+"""`RiRConv`: the generalized residual layer of ResNet in ResNet (RiR)."""
+
+import keras
+import numpy as np
+
+from keras_resvariants import _validation as v
+
+_SHORTCUTS = ("identity", "projection", None)
+
+
+def _centre_tap_identity(kernel_size, in_channels, out_channels, n, dtype):
+    """`(k, k, in, out)` kernel that is 1 at the centre tap for j -> j, j < n.
+
+    Built from a small `eye` with `keras.ops` (not a NumPy constant) so that a
+    wide layer does not embed a kernel-sized constant in traced graphs.
+    """
+    c = kernel_size // 2
+    eye = keras.ops.reshape(keras.ops.eye(n, dtype=dtype), (1, 1, n, n))
+    return keras.ops.pad(
+        eye, [[c, c], [c, c], [0, in_channels - n], [0, out_channels - n]]
+    )
+
+
+def _get_initializer(name, identifier):
+    try:
+        initializer = keras.initializers.get(identifier)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"`{name}` must be a Keras initializer name, config dict or "
+            f"instance. Received: {name}={identifier!r}"
+        ) from error
+    # Plain callables would not survive `get_config`/`from_config`.
+    if not isinstance(initializer, keras.initializers.Initializer):
+        raise ValueError(
+            f"`{name}` must be a Keras initializer name, config dict or "
+            f"instance. Received: {name}={identifier!r}"
+        )
+    return initializer
+
+
+def _derived_seed(seed, stream):
+    """Seed of weight number `stream` (> 0) of a layer seeded with `seed`.
+
+    Mixed with NumPy's `SeedSequence` (stable across versions) rather than
+    `seed + stream`: builders seed consecutive layers with consecutive ints,
+    and Keras' stateless random ops give equal values for equal int seeds,
+    so `seed + 1` would repeat the next layer's kernel.
+    """
+    state = np.random.SeedSequence([seed, stream]).generate_state(1)[0]
+    return int(state % 2**31)
+
+
+def _seeded_copy(initializer, seed, stream):
+    """A fresh copy of `initializer` for weight number `stream` of the layer.
+
+    `seed=None` keeps the initializer's own seed. An int seed is used as is
+    for stream 0 (the kernel) and mixed with `stream` otherwise, so the
+    kernel and projection kernel never share a random stream; an unseeded
+    initializer gets a new random seed per copy.
+    """
+    config = keras.initializers.serialize(initializer)
+    inner = config.get("config", {})
+    if "seed" in inner:
+        if seed is None:
+            seed = inner["seed"]
+        if isinstance(seed, int):
+            inner["seed"] = _derived_seed(seed, stream) if stream else seed
+    return keras.initializers.deserialize(config)
+
+
+@keras.saving.register_keras_serializable(package="keras_resvariants")
+class RiRIdentityInit(keras.initializers.Initializer):
+    """"ResNet Init": a base initializer plus an identity on the residual block.
+
+    Initializes the kernel of an `RiRConv` (shape
+    `(k, k, channels_r + channels_m, filters_r + filters_m)`, residual
+    channels first on both axes) as `base(shape)` plus a Dirac identity at
+    the centre tap for input channel `j` -> output channel `j`, for
+    `j < min(channels_r, filters_r)`. This is Eq. 2 of the paper: the
+    residual-to-residual block starts as `W + I`, the other three blocks as
+    `W`, so a plain convolution starts out equal to one with an identity
+    shortcut, while the identity stays learnable.
+
+    Reference:
+        - Targ, Almeida and Lyman, "Resnet in Resnet: Generalizing Residual
+          Architectures", 2016, §2.1.
+
+    Args:
+        base: Keras initializer (name, config dict or instance) for the
+            kernel before the identity is added, e.g. `"he_normal"`.
+        channels_r: int. Input channels of the residual stream (`C_r`).
+        filters_r: int. Output channels of the residual stream (`F_r`).
+
+    Call arguments:
+        shape: `(k, k, in_channels, out_channels)` with odd square `k`,
+            `in_channels >= channels_r` and `out_channels >= filters_r`.
+        dtype: Floating dtype of the result.
+
+    Returns:
+        Tensor of `shape`: `base(shape) + identity`.
+
+    Example:
+
+    >>> init = keras_resvariants.layers.RiRIdentityInit(
+    ...     "zeros", channels_r=2, filters_r=2)
+    >>> kernel = keras.ops.convert_to_numpy(init((3, 3, 4, 4)))
+    >>> kernel[1, 1].tolist()
+    [[1.0, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0], \
+[0.0, 0.0, 0.0, 0.0]]
+    """
+
+    def __init__(self, base, channels_r, filters_r):
+        self.base = _get_initializer("base", base)
+        self.channels_r = v.check_positive_int("channels_r", channels_r)
+        self.filters_r = v.check_positive_int("filters_r", filters_r)
+
+    def __call__(self, shape, dtype=None):
+        shape = tuple(shape)
+        if (
+            len(shape) != 4
+            or shape[0] != shape[1]
+            or shape[0] % 2 == 0
+            or shape[2] < self.channels_r
+            or shape[3] < self.filters_r
+        ):
+            raise ValueError(
+                "`shape` must be `(k, k, in_channels, out_channels)` with odd "
+                f"k, in_channels >= channels_r={self.channels_r} and "
+                f"out_channels >= filters_r={self.filters_r}. "
+                f"Received: shape={shape}"
+            )
+        kernel = self.base(shape, dtype=dtype)
+        identity = _centre_tap_identity(
+            shape[0],
+            shape[2],
+            shape[3],
+            min(self.channels_r, self.filters_r),
+            kernel.dtype,
+        )
+        return keras.ops.add(kernel, identity)
+
+    def get_config(self):
+        return {
+            "base": keras.initializers.serialize(self.base),
+            "channels_r": self.channels_r,
+            "filters_r": self.filters_r,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["base"] = keras.initializers.deserialize(config["base"])
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="keras_resvariants")
+class RiRConv(keras.layers.Layer):
+    """Generalized residual layer of ResNet in ResNet (two-stream conv).
+
+    Takes a residual stream `r` (`C_r` channels) and a transient stream `m`
+    (`C_m` channels) and computes (Eq. 1 of the paper)
+
+        r' = ReLU(BN_r(conv(r, W_rr) + conv(m, W_mr) + shortcut(r)))
+        m' = ReLU(BN_m(conv(r, W_rm) + conv(m, W_mm)))
+
+    as ONE convolution over `concat(r, m)` with `filters_r + filters_m`
+    outputs (kernel `(k, k, C_r + C_m, filters_r + filters_m)`, residual
+    channels first on both axes, `"same"` padding), one BatchNormalization
+    over all output channels (per-channel, so exactly two per-stream BNs)
+    and a ReLU, then split into `[r', m']`.
+
+    The shortcut is linear and sits before BN, so it is folded into the
+    kernel: the call convolves with `kernel + S`, where `S` is a constant
+    centre-tap Dirac (`"identity"`) or the projection kernel placed at the
+    centre tap (`"projection"`). The result equals the explicit
+    `conv(x, kernel) + shortcut(r)` (up to float rounding) and the
+    gradients are the same, but the shortcut costs no extra pass over the
+    activations, which is the paper's "no added cost".
+
+    A consequence that is also a choice: the shortcut samples, for each
+    output pixel, the input pixel under the centre tap of the strided
+    `"same"` convolution, i.e. `r[:, o_h::s, o_w::s]` with
+    `o = k // 2 - pad_top` and Keras' `"same"` `pad_top =
+    max((ceil(n / s) - 1) * s + k - n, 0) // 2` along each spatial axis.
+    For stride 1 this is the plain identity; for stride 2, k = 3 it is
+    `r[:, 1::2, 1::2]` on even sizes and `r[:, ::2, ::2]` on odd ones. So
+    the shortcut is aligned with the conv output it is added to, and
+    `resnet_init=True` (a centre-tap identity in the trainable kernel)
+    equals the explicit identity shortcut at initialisation at every
+    stride, not only at stride 1. (`ChannelPadShortcut` takes
+    `x[:, ::s, ::s]`, which differs from this on even sizes.)
+
+    Reference:
+        - Targ, Almeida and Lyman, "Resnet in Resnet: Generalizing Residual
+          Architectures", 2016.
+
+    Args:
+        filters_r: int. Output channels of the residual stream (`F_r`).
+        filters_m: int. Output channels of the transient stream (`F_m`).
+        kernel_size: int. Odd square kernel size. Defaults to `3`.
+        strides: int. Convolution stride (both spatial axes). Defaults to
+            `1`.
+        shortcut: `"identity"`, `"projection"` or `None`. `"identity"` is
+            He et al.'s option A (subsample, zero-pad channels; needs
+            `filters_r >= C_r`); `"projection"` is option B (a bias-free
+            1x1 convolution `C_r -> filters_r` with the layer's stride,
+            `C_r * filters_r` extra weights); `None` adds no shortcut.
+            Defaults to `"identity"`.
+        resnet_init: bool. "ResNet Init": initialize the kernel with
+            `RiRIdentityInit` (identity on the residual-to-residual block,
+            which then stays learnable). It replaces the shortcut, so it
+            requires `shortcut=None`. Defaults to `False`.
+        use_bias: bool. Whether the convolution has a bias (redundant
+            before BN). Defaults to `False`.
+        momentum: float. BatchNormalization momentum. Defaults to `0.9`
+            (PyTorch's 0.1).
+        epsilon: float. BatchNormalization epsilon. Defaults to `1e-5`.
+        kernel_initializer: Keras initializer for the convolution kernel
+            (and, for `"projection"`, the shortcut kernel). Defaults to
+            `"he_normal"`.
+        seed: int or `None`. Seed for the kernel initializer (the projection
+            kernel uses a seed derived from it); replaces the initializer's
+            own seed.
+            With a seed the initial weights are reproducible. Defaults to
+            `None`.
+        **kwargs: Base `keras.layers.Layer` arguments (`name`, `dtype`).
+
+    Call arguments:
+        inputs: list `[r, m]` of two 4D tensors `(batch, height, width, C)`
+            with equal batch and spatial dimensions.
+        training: bool. Whether BatchNormalization uses batch statistics.
+
+    Returns:
+        List `[r', m']` of shapes `(batch, ceil(height / strides),
+        ceil(width / strides), filters_r)` and `(..., filters_m)`.
+
+    Example:
+
+    >>> layer = keras_resvariants.layers.RiRConv(8, 8, strides=2)
+    >>> r = np.ones((2, 8, 8, 4), "float32")
+    >>> m = np.ones((2, 8, 8, 4), "float32")
+    >>> [tuple(t.shape) for t in layer([r, m])]
+    [(2, 4, 4, 8), (2, 4, 4, 8)]
+    """
+
+    def __init__(
+        self,
+        filters_r,
+        filters_m,
+        kernel_size=3,
+        strides=1,
+        shortcut="identity",
+        resnet_init=False,
+        use_bias=False,
+        momentum=0.9,
+        epsilon=1e-5,
+        kernel_initializer="he_normal",
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters_r = v.check_positive_int("filters_r", filters_r)
+        self.filters_m = v.check_positive_int("filters_m", filters_m)
+        self.kernel_size = v.check_kernel_size("kernel_size", kernel_size)
+        self.strides = v.check_positive_int("strides", strides)
+        self.shortcut = v.check_choice("shortcut", shortcut, _SHORTCUTS)
+        self.resnet_init = v.check_bool("resnet_init", resnet_init)
+        self.use_bias = v.check_bool("use_bias", use_bias)
+        self.momentum = v.check_unit_interval("momentum", momentum)
+        self.epsilon = v.check_positive_float("epsilon", epsilon)
+        self.kernel_initializer = _get_initializer(
+            "kernel_initializer", kernel_initializer
+        )
+        self.seed = (
+            None if seed is None else v.check_int("seed", seed, minimum=0)
+        )
+        if self.resnet_init and self.shortcut is not None:
+            # Both would add an identity: W + 2I at initialisation.
+            raise ValueError(
+                "`resnet_init=True` puts the identity into the kernel in "
+                "place of the shortcut, so `shortcut` must be None. "
+                f"Received: shortcut={self.shortcut!r} with resnet_init=True"
+            )
+        self.norm = keras.layers.BatchNormalization(
+            axis=-1,
+            momentum=self.momentum,
+            epsilon=self.epsilon,
+            dtype=self.dtype_policy,
+            name="norm",
+        )
+
+    def _stream_shapes(self, input_shape):
+        if (
+            not isinstance(input_shape, (list, tuple))
+            or len(input_shape) != 2
+            or not all(isinstance(s, (list, tuple)) for s in input_shape)
+        ):
+            raise ValueError(
+                "`inputs` must be a list of two 4D tensors `[r, m]`. "
+                f"Received: inputs with shape(s) {input_shape}"
+            )
+        r_shape, m_shape = (tuple(s) for s in input_shape)
+        if len(r_shape) != 4 or len(m_shape) != 4:
+            raise ValueError(
+                "`inputs` must be two 4D tensors `[r, m]`. "
+                f"Received: inputs with shapes {r_shape} and {m_shape}"
+            )
+        for axis in range(3):
+            a, b = r_shape[axis], m_shape[axis]
+            if a is not None and b is not None and a != b:
+                raise ValueError(
+                    "`inputs` `[r, m]` must have equal batch and spatial "
+                    f"dimensions. Received: inputs with shapes {r_shape} "
+                    f"and {m_shape}"
+                )
+        if r_shape[-1] is None or m_shape[-1] is None:
+            raise ValueError(
+                "`inputs` must have known channel dimensions. "
+                f"Received: inputs with shapes {r_shape} and {m_shape}"
+            )
+        return r_shape, m_shape
+
+    def build(self, input_shape):
+        r_shape, m_shape = self._stream_shapes(input_shape)
+        channels_r, channels_m = r_shape[-1], m_shape[-1]
+        if self.shortcut == "identity" and self.filters_r < channels_r:
+            raise ValueError(
+                "`filters_r` must be >= the residual input channels with "
+                "`shortcut='identity'` (option A only zero-pads); use "
+                "`shortcut='projection'` to reduce them. Received: "
+                f"filters_r={self.filters_r} for {channels_r} channels"
+            )
+        self._channels_r = channels_r
+        filters = self.filters_r + self.filters_m
+        k = self.kernel_size
+        initializer = _seeded_copy(self.kernel_initializer, self.seed, 0)
+        if self.resnet_init:
+            initializer = RiRIdentityInit(
+                initializer, channels_r=channels_r, filters_r=self.filters_r
+            )
+        self.kernel = self.add_weight(
+            name="kernel",
+            shape=(k, k, channels_r + channels_m, filters),
+            initializer=initializer,
+        )
+        self.bias = None
+        if self.use_bias:
+            self.bias = self.add_weight(
+                name="bias", shape=(filters,), initializer="zeros"
+            )
+        self.shortcut_kernel = None
+        if self.shortcut == "projection":
+            self.shortcut_kernel = self.add_weight(
+                name="shortcut_kernel",
+                shape=(1, 1, channels_r, self.filters_r),
+                initializer=_seeded_copy(self.kernel_initializer, self.seed, 1),
+            )
+        self.norm.build(r_shape[:3] + (filters,))
+
+    def call(self, inputs, training=None):
+        if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
+            raise ValueError(
+                "`inputs` must be a list of two 4D tensors `[r, m]`. "
+                f"Received: inputs={inputs!r}"
+            )
+        x = keras.ops.concatenate(list(inputs), axis=-1)
+        kernel = self.kernel
+        if self.shortcut is not None:
+            kernel = keras.ops.add(kernel, self._folded_shortcut())
+        y = keras.ops.conv(x, kernel, strides=self.strides, padding="same")
+        if self.use_bias:
+            y = keras.ops.add(y, self.bias)
+        y = keras.ops.relu(self.norm(y, training=training))
+        r, m = keras.ops.split(y, [self.filters_r], axis=-1)
+        return [r, m]
+
+    def _folded_shortcut(self):
+        """The shortcut as a kernel-shaped term at the centre tap of the
+        residual-to-residual block (a constant identity or the projection).
+        """
+        k, _, channels_in, filters = self.kernel.shape
+        if self.shortcut == "identity":
+            return _centre_tap_identity(
+                k, channels_in, filters, self._channels_r, self.compute_dtype
+            )
+        c = k // 2
+        return keras.ops.pad(
+            self.shortcut_kernel,
+            [
+                [c, c],
+                [c, c],
+                [0, channels_in - self._channels_r],
+                [0, self.filters_m],
+            ],
+        )
+
+    def compute_output_shape(self, input_shape):
+        r_shape, _ = self._stream_shapes(input_shape)
+
+        def down(size):
+            return None if size is None else -(-size // self.strides)
+
+        spatial = (r_shape[0], down(r_shape[1]), down(r_shape[2]))
+        return [spatial + (self.filters_r,), spatial + (self.filters_m,)]
+
+    def get_config(self):
+        return {
+            **super().get_config(),
+            "filters_r": self.filters_r,
+            "filters_m": self.filters_m,
+            "kernel_size": self.kernel_size,
+            "strides": self.strides,
+            "shortcut": self.shortcut,
+            "resnet_init": self.resnet_init,
+            "use_bias": self.use_bias,
+            "momentum": self.momentum,
+            "epsilon": self.epsilon,
+            "kernel_initializer": keras.initializers.serialize(
+                self.kernel_initializer
+            ),
+            "seed": self.seed,
+        }

@@ -1,0 +1,745 @@
+"""`SeqConv2D`: sequentially aggregated convolution (SeqConv / WSeqConv)."""
+
+import dataclasses
+
+import keras
+import numpy as np
+
+from keras_resvariants import _validation as v
+
+ops = keras.ops
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """Static channel bookkeeping of one layer (pure Python, from shapes).
+
+    The "stream" is `concat(x0, a_1, ..., a_g)`: input channels first, then
+    each group's activated output. Group `i` (0-based) sees the stream
+    channels `[lows[i], highs[i])`, with `highs[i] = c_in + i * k`.
+    """
+
+    c_in: int
+    k: int
+    groups: int
+    lows: tuple
+    widths: tuple
+    offsets: tuple  # group i's kernel rows in the packed kernel
+    x_groups: int  # leading groups whose view contains input channels
+    reach: tuple  # reach[j]: last group that sees a channel of a_j
+
+    @property
+    def highs(self):
+        return tuple(self.c_in + i * self.k for i in range(self.groups))
+
+
+def _make_plan(c_in, filters, k, window):
+    groups = filters // k
+    highs = [c_in + i * k for i in range(groups)]
+    lows = [0 if window is None else max(0, h - window) for h in highs]
+    widths = [h - lo for h, lo in zip(highs, lows)]
+    offsets = tuple(int(o) for o in np.cumsum([0] + widths))
+    x_groups = sum(lo < c_in for lo in lows)
+    reach = []
+    for j in range(groups):
+        # a_j occupies [c_in + j*k, c_in + (j+1)*k); group t > j sees part of
+        # it iff its view starts below the end of that range.
+        end = c_in + (j + 1) * k
+        later = [t for t in range(j + 1, groups) if lows[t] < end]
+        reach.append(later[-1] if later else j)
+    return _Plan(
+        c_in, k, groups, tuple(lows), tuple(widths), offsets, x_groups,
+        tuple(reach),
+    )
+
+
+def _piece_indices(plan, taps):
+    """Gather indices that scatter a packed kernel into the fast-path pieces.
+
+    The packed kernel has shape `(kh, kw, sum(widths), k)`; flattened, entry
+    `(tap, row, out)` sits at `tap * R * k + row * k + out`. The returned
+    indices (into the flattened kernel followed by one zero) build
+
+      - the input piece `(kh, kw, c_in, x_groups * k)`: column block `i`
+        holds group `i`'s rows for input channels, zero above its window;
+      - for each group `j` with later readers, the piece
+        `(kh, kw, k, (reach[j] - j) * k)` that maps `a_j` to the
+        pre-activations of groups `j + 1 .. reach[j]`.
+
+    Returns `(indices, shapes)`: one flat int32 index vector and the shape
+    of each piece, in that order.
+    """
+    k = plan.k
+    rows_total = plan.offsets[-1]
+    zero = taps * rows_total * k
+    tap = np.arange(taps).reshape(taps, 1, 1)
+    out = np.arange(k).reshape(1, 1, k)
+
+    def block(group, stream_channels):
+        # (taps, len(stream_channels), k) indices of `group`'s kernel rows.
+        s = np.asarray(stream_channels).reshape(1, -1, 1)
+        row = plan.offsets[group] + s - plan.lows[group]
+        idx = tap * rows_total * k + row * k + out
+        return np.where(s >= plan.lows[group], idx, zero)
+
+    pieces, shapes = [], []
+    x_channels = np.arange(plan.c_in)
+    x_piece = np.concatenate(
+        [block(i, x_channels) for i in range(plan.x_groups)], axis=-1
+    )
+    pieces.append(x_piece)
+    shapes.append((plan.c_in, plan.x_groups * k))
+    for j in range(plan.groups - 1):
+        if plan.reach[j] == j:
+            continue
+        a_channels = plan.c_in + j * k + np.arange(k)
+        piece = np.concatenate(
+            [block(t, a_channels) for t in range(j + 1, plan.reach[j] + 1)],
+            axis=-1,
+        )
+        pieces.append(piece)
+        shapes.append((k, (plan.reach[j] - j) * k))
+    indices = np.concatenate([p.reshape(-1) for p in pieces]).astype("int32")
+    return indices, shapes
+
+
+def _block_diagonal_indices(groups, k, subgroups, taps):
+    """Gather indices turning the packed grouped 3x3 kernels into dense ones.
+
+    The packed kernel has shape `(kh, kw, groups * k / c, k)`, group `i`'s
+    grouped kernel `(kh, kw, k / c, k)` being rows `[i k/c, (i+1) k/c)`.
+    The result is `(groups, kh*kw, k, k)`: the dense block-diagonal kernel
+    of each group (input channel `r` feeds output `o` iff both lie in the
+    same subgroup), with the zero slot at `taps * groups * (k/c) * k`.
+    """
+    width = k // subgroups
+    rows_total = groups * width
+    zero = taps * rows_total * k
+    group = np.arange(groups).reshape(groups, 1, 1, 1)
+    tap = np.arange(taps).reshape(1, taps, 1, 1)
+    r = np.arange(k).reshape(1, 1, k, 1)
+    o = np.arange(k).reshape(1, 1, 1, k)
+    row = group * width + r % width
+    idx = tap * rows_total * k + row * k + o
+    same = (r // width) == (o // width)
+    return np.where(same, idx, zero).reshape(-1).astype("int32")
+
+
+def _split_sizes(x, sizes, axis=-1):
+    """`ops.split` by section sizes (it takes split points)."""
+    if len(sizes) == 1:
+        return [x]
+    points = [int(p) for p in np.cumsum(sizes)[:-1]]
+    return ops.split(x, points, axis=axis)
+
+
+def _conv(x, kernel):
+    return ops.conv(x, kernel, strides=1, padding="same")
+
+
+@keras.saving.register_keras_serializable(package="keras_resvariants")
+class SeqConv2D(keras.layers.Layer):
+    """Sequentially aggregated convolution (SeqConv, WSeqConv, SeqConvB).
+
+    Splits a convolution with `filters` outputs into `g = filters /
+    group_width` groups of width `k = group_width` that run in sequence.
+    With `x0` the input, group `i = 1..g` computes
+
+        S_i = concat(x0, a_1, ..., a_{i-1})
+        V_i = S_i                     (dense SeqConv, `window=None`)
+            = last W channels of S_i  (windowed WSeqConv)
+        z_i = T_i(V_i) [+ shortcut[..., (i-1)k : ik]]
+        a_i = ReLU(BN_i(z_i))
+
+    and the layer returns `raw = concat(z_1..z_g)` and `act =
+    concat(a_1..a_g)` (the input is not part of the output). `T_i` is a
+    `kernel_size` convolution `V_i -> k` (basic), or for
+    `bottleneck=True` a 1x1 convolution `V_i -> k`, BN, ReLU and a
+    `kernel_size` convolution `k -> k` split into `subgroups` groups. The
+    optional shortcut is added to the output of that last convolution,
+    before its BN, so a residual block can be built from two layers
+    exactly as in the paper (§1.4 of `architecture.md`). All
+    convolutions are bias-free with stride 1 and `"same"` padding.
+
+    Every group has its own BatchNormalization statistics and parameters
+    (one entry per output channel, in `filters` order), which the layer
+    owns: batch statistics (computed in float32) in training, moving
+    statistics at inference, updated as
+    `moving = moving * momentum + batch * (1 - momentum)` with the biased
+    batch variance, exactly like `keras.layers.BatchNormalization`.
+
+    Dropout, when `dropout > 0`, is spatial (whole channels per sample,
+    kept channels scaled by `1 / (1 - dropout)`), drawn independently for
+    each group's view `V_i` before its convolution, and only in training.
+
+    Weights (all trainable counts equal §1.5 of the spec): the per-group
+    kernels are stored packed along the input-channel axis, group `i`'s
+    kernel being rows `[sum(w_1..w_{i-1}), sum(w_1..w_i))` where
+    `w_i = min(window, C_in + (i-1) k)` is the width of `V_i`:
+      - `kernel`: `(kernel_size, kernel_size, sum(w_i), k)` (basic) or
+        `(kernel_size, kernel_size, g * k / subgroups, k)` (bottleneck; the
+        grouped kernel of each group in Keras' grouped-conv layout);
+      - `reduce_kernel` (bottleneck only): `(1, 1, sum(w_i), k)`;
+      - `gamma`, `beta`, `moving_mean`, `moving_variance`: `(filters,)`;
+      - `reduce_gamma`, ... (bottleneck only): the BN after the 1x1
+        convolution, `(filters,)` (k channels per group).
+
+    Implementation: the dependency of each group on the previous ones is
+    inherent, nothing else is. The input's contribution to every group is
+    one convolution, and each `a_i` feeds all the later groups that see it
+    in one convolution, whose kernels are gathered from the packed weights
+    (a few kernel-sized ops per call; masked entries are zeros). Grouped
+    3x3 convolutions are dense convolutions with block-diagonal kernels,
+    because `Conv2D(groups>1)` trains 40-120x slower on TensorFlow CPU.
+    Training with `dropout > 0` cannot share a convolution between groups
+    (each group drops different channels of each sample), so it runs the
+    straightforward per-group loop.
+
+    Reference:
+        - Huang, Ou, Wu and Feng, "Sequentially Aggregated Convolutional
+          Networks", ICCV Workshops 2019.
+
+    Args:
+        filters: int. Output channels `F`; a multiple of `group_width`.
+        group_width: int. Width `k` of each internal group (the paper's
+            `k`).
+        window: `"auto"`, `None` or int. Number of most recent stream
+            channels each group sees: `"auto"` is the input width `C_in`
+            (the paper's WSeqConv), `None` is dense aggregation (SeqConv:
+            each group sees everything so far), an int sets it (groups
+            whose stream is shorter see all of it). Defaults to `"auto"`.
+        bottleneck: bool. Use the 1x1 -> 3x3 bottleneck transformation
+            (SeqConvB). Defaults to `False`.
+        subgroups: int. Groups `c` of each bottleneck 3x3 convolution
+            (ResNeXt cardinality); must divide `group_width`, and be `1`
+            unless `bottleneck=True`. Defaults to `1`.
+        kernel_size: int. Odd size of the spatial convolutions. Defaults
+            to `3`.
+        dropout: float in `[0, 1)`. Spatial dropout rate on each group's
+            view. Defaults to `0.0`.
+        zero_init: bool. Initialize the `kernel_size` kernels (not the 1x1
+            ones) to zeros, so that with a shortcut `raw == shortcut` at
+            initialisation. Defaults to `False`.
+        return_raw: bool. Return `[raw, act]`; if `False` only `act`.
+            Defaults to `True`.
+        momentum: float. BatchNormalization momentum. Defaults to `0.9`
+            (PyTorch's 0.1).
+        epsilon: float. BatchNormalization epsilon. Defaults to `1e-5`.
+        kernel_initializer: Keras initializer for the convolution kernels,
+            called once per group with that group's kernel shape
+            (`(kh, kw, w_i, k)`). `None` means `VarianceScaling(2.0,
+            "fan_out", "uniform")`, the official code's initialisation.
+            Defaults to `None`.
+        seed: int or `None`. Seeds the kernel initializers (group `j`'s
+            kernel uses `seed + j`, so groups differ) and the dropout.
+            Defaults to `None`.
+        **kwargs: Base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
+
+    Call arguments:
+        inputs: a 4D NHWC tensor `x`, or a list `[x, shortcut]` where
+            `shortcut` has `filters` channels and the spatial shape of `x`.
+        training: bool. Batch statistics and dropout in training; moving
+            statistics and no dropout otherwise.
+
+    Returns:
+        `[raw, act]`, two tensors of shape `(batch, height, width,
+        filters)`, or only `act` when `return_raw=False`.
+
+    Example:
+
+    >>> layer = keras_resvariants.layers.SeqConv2D(16, group_width=4)
+    >>> raw, act = layer(np.ones((2, 8, 8, 8), "float32"))
+    >>> raw.shape, act.shape
+    ((2, 8, 8, 16), (2, 8, 8, 16))
+    >>> layer.count_params() - 4 * 16  # minus the BN moving statistics
+    1184
+    """
+
+    def __init__(
+        self,
+        filters,
+        group_width,
+        window="auto",
+        bottleneck=False,
+        subgroups=1,
+        kernel_size=3,
+        dropout=0.0,
+        zero_init=False,
+        return_raw=True,
+        momentum=0.9,
+        epsilon=1e-5,
+        kernel_initializer=None,
+        seed=None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        self.filters = v.check_positive_int("filters", filters)
+        self.group_width = v.check_positive_int("group_width", group_width)
+        if self.filters % self.group_width:
+            raise ValueError(
+                "`filters` must be a multiple of `group_width`. Received: "
+                f"filters={filters!r} with group_width={group_width!r}"
+            )
+        if window is None or window == "auto":
+            self.window = window
+        elif isinstance(window, str):
+            raise ValueError(
+                '`window` must be "auto", None or an integer >= 1. '
+                f"Received: window={window!r}"
+            )
+        else:
+            self.window = v.check_positive_int("window", window)
+        self.bottleneck = v.check_choice("bottleneck", bottleneck, (True, False))
+        self.bottleneck = bool(self.bottleneck)
+        self.subgroups = v.check_positive_int("subgroups", subgroups)
+        if self.group_width % self.subgroups:
+            raise ValueError(
+                "`subgroups` must divide `group_width`. Received: "
+                f"subgroups={subgroups!r} with group_width={group_width!r}"
+            )
+        if self.subgroups > 1 and not self.bottleneck:
+            raise ValueError(
+                "`subgroups` > 1 needs `bottleneck=True` (only the "
+                "bottleneck's k -> k convolution is grouped). Received: "
+                f"subgroups={subgroups!r} with bottleneck={bottleneck!r}"
+            )
+        self.kernel_size = v.check_kernel_size("kernel_size", kernel_size)
+        self.dropout = v.check_float(
+            "dropout", dropout, low=0.0, high=1.0, high_inclusive=False
+        )
+        self.zero_init = bool(
+            v.check_choice("zero_init", zero_init, (True, False))
+        )
+        self.return_raw = bool(
+            v.check_choice("return_raw", return_raw, (True, False))
+        )
+        self.momentum = v.check_unit_interval("momentum", momentum)
+        self.epsilon = v.check_float(
+            "epsilon", epsilon, low=0.0, high=float("inf")
+        )
+        if not self.epsilon > 0:
+            raise ValueError(
+                "`epsilon` must be a number > 0. "
+                f"Received: epsilon={epsilon!r}"
+            )
+        self.kernel_initializer = _get_initializer(
+            "kernel_initializer", kernel_initializer
+        )
+        self.seed = None if seed is None else v.check_int("seed", seed)
+        if self.dropout > 0:
+            self._seed_generator = keras.random.SeedGenerator(self.seed)
+        self._plan = None
+
+    # ------------------------------------------------------------------
+    # Shapes and weights.
+
+    def _split_shapes(self, input_shape):
+        if _is_shape(input_shape):
+            shapes = [tuple(input_shape)]
+        elif isinstance(input_shape, (list, tuple)):
+            shapes = [tuple(s) for s in input_shape]
+        else:
+            shapes = [input_shape]
+        if len(shapes) not in (1, 2) or not all(map(_is_shape, shapes)):
+            raise ValueError(
+                "`inputs` must be one tensor `x` or a list `[x, shortcut]` "
+                f"of two tensors. Received: {len(shapes)} inputs with "
+                f"shapes {shapes}"
+            )
+        x_shape = shapes[0]
+        if len(x_shape) != 4 or x_shape[-1] is None:
+            raise ValueError(
+                "`inputs` must be 4D (batch, height, width, channels) with "
+                f"a known channel count. Received: inputs.shape={x_shape}"
+            )
+        shortcut_shape = shapes[1] if len(shapes) == 2 else None
+        if shortcut_shape is not None:
+            expected = (x_shape[0], x_shape[1], x_shape[2], self.filters)
+            if len(shortcut_shape) != 4 or not all(
+                a is None or b is None or a == b
+                for a, b in zip(shortcut_shape, expected)
+            ):
+                raise ValueError(
+                    "`shortcut` must have the batch and spatial shape of "
+                    f"`x` and `filters`={self.filters} channels, i.e. shape "
+                    f"{expected}. Received: shortcut.shape={shortcut_shape}"
+                    f" for x.shape={x_shape}"
+                )
+        return x_shape, shortcut_shape
+
+    def build(self, input_shape):
+        x_shape, _ = self._split_shapes(input_shape)
+        c_in = int(x_shape[-1])
+        window = c_in if self.window == "auto" else self.window
+        plan = _make_plan(c_in, self.filters, self.group_width, window)
+        self._plan = plan
+        g, k, ks = plan.groups, plan.k, self.kernel_size
+        rows = plan.offsets[-1]
+        if self.bottleneck:
+            self.reduce_kernel = self.add_weight(
+                name="reduce_kernel",
+                shape=(1, 1, rows, k),
+                initializer=self._packed_initializer(
+                    [(1, 1, w, k) for w in plan.widths], first_seed=0
+                ),
+            )
+            width = k // self.subgroups
+            self.kernel = self.add_weight(
+                name="kernel",
+                shape=(ks, ks, g * width, k),
+                initializer=self._packed_initializer(
+                    [(ks, ks, width, k)] * g, first_seed=g, zero=self.zero_init
+                ),
+            )
+            self._reduce_bn = self._add_bn_weights("reduce_")
+            self._grouped_indices = (
+                None
+                if self.subgroups == 1
+                else _block_diagonal_indices(g, k, self.subgroups, ks * ks)
+            )
+            taps = 1
+        else:
+            self.kernel = self.add_weight(
+                name="kernel",
+                shape=(ks, ks, rows, k),
+                initializer=self._packed_initializer(
+                    [(ks, ks, w, k) for w in plan.widths],
+                    first_seed=0,
+                    zero=self.zero_init,
+                ),
+            )
+            taps = ks * ks
+        self._bn = self._add_bn_weights("")
+        self._piece_indices, self._piece_shapes = _piece_indices(plan, taps)
+
+    def _add_bn_weights(self, prefix):
+        def add(name, initializer, trainable):
+            return self.add_weight(
+                name=prefix + name,
+                shape=(self.filters,),
+                initializer=initializer,
+                trainable=trainable,
+                autocast=False,
+            )
+
+        weights = (
+            add("gamma", "ones", True),
+            add("beta", "zeros", True),
+            add("moving_mean", "zeros", False),
+            add("moving_variance", "ones", False),
+        )
+        for name, weight in zip(
+            ("gamma", "beta", "moving_mean", "moving_variance"), weights
+        ):
+            setattr(self, prefix + name, weight)
+        return weights
+
+    def _packed_initializer(self, group_shapes, first_seed, zero=False):
+        """Initializer of a packed kernel: one call per group, concatenated.
+
+        The official code initialises each group's convolution on its own
+        (fan_out = kh * kw * k), so the initializer sees per-group shapes.
+        """
+
+        def initializer(shape, dtype=None):
+            if zero:
+                return ops.zeros(shape, dtype=dtype)
+            parts = [
+                self._group_initializer(first_seed + i)(s, dtype=dtype)
+                for i, s in enumerate(group_shapes)
+            ]
+            return ops.concatenate(parts, axis=2)
+
+        return initializer
+
+    def _group_initializer(self, index):
+        base = self.kernel_initializer
+        if base is None:
+            return keras.initializers.VarianceScaling(
+                scale=2.0,
+                mode="fan_out",
+                distribution="uniform",
+                seed=None if self.seed is None else self.seed + index,
+            )
+        config = keras.initializers.serialize(base)
+        inner = config.get("config", {})
+        if "seed" in inner:
+            seed = self.seed if self.seed is not None else inner["seed"]
+            if isinstance(seed, int) and not isinstance(seed, bool):
+                inner["seed"] = seed + index
+            # A fresh copy per group: unseeded Keras initializers draw their
+            # seed at construction, so copies differ from each other.
+            return keras.initializers.deserialize(config)
+        return base
+
+    def compute_output_shape(self, input_shape):
+        x_shape, _ = self._split_shapes(input_shape)
+        shape = (x_shape[0], x_shape[1], x_shape[2], self.filters)
+        return [shape, shape] if self.return_raw else shape
+
+    # ------------------------------------------------------------------
+    # Forward pass.
+
+    def call(self, inputs, training=None):
+        x, shortcut = self._split_inputs(inputs)
+        training = bool(training) and self.trainable
+        if training and self.dropout > 0:
+            raw, act = self._forward_loop(x, shortcut, training)
+        else:
+            raw, act = self._forward_fast(x, shortcut, training)
+        return [raw, act] if self.return_raw else act
+
+    def _split_inputs(self, inputs):
+        if isinstance(inputs, (list, tuple)):
+            tensors = list(inputs)
+        else:
+            tensors = [inputs]
+        shapes = [tuple(t.shape) for t in tensors]
+        self._split_shapes(shapes)
+        return tensors[0], (tensors[1] if len(tensors) == 2 else None)
+
+    def _bn_parts(self, weights, training):
+        """Per-group (gamma, beta, mean, var) in float32; mean/var are None
+        in training (batch statistics)."""
+        g = self._plan.groups
+        gamma, beta, moving_mean, moving_var = (
+            ops.split(ops.cast(w, "float32"), g) if g > 1 else [w]
+            for w in weights
+        )
+        if training:
+            moving_mean = moving_var = [None] * g
+        return list(zip(gamma, beta, moving_mean, moving_var))
+
+    def _bn_relu(self, z, params, stats):
+        """ReLU(BN(z)) for one group, statistics and arithmetic in float32.
+
+        `stats` collects the batch moments in training.
+        """
+        gamma, beta, mean, var = params
+        z32 = ops.cast(z, "float32")
+        if mean is None:
+            mean, var = ops.moments(z32, axes=[0, 1, 2])
+            stats.append((mean, var))
+        y = ops.batch_normalization(
+            z32, mean, var, axis=-1, offset=beta, scale=gamma,
+            epsilon=self.epsilon,
+        )
+        return ops.cast(ops.relu(y), self.compute_dtype)
+
+    def _update_moving(self, weights, stats):
+        if not stats:
+            return
+        moving_mean, moving_var = weights[2], weights[3]
+        mean = ops.concatenate([m for m, _ in stats], axis=0)
+        var = ops.concatenate([s for _, s in stats], axis=0)
+        m = self.momentum
+        moving_mean.assign(
+            ops.cast(moving_mean, "float32") * m + mean * (1.0 - m)
+        )
+        moving_var.assign(
+            ops.cast(moving_var, "float32") * m + var * (1.0 - m)
+        )
+
+    def _group_3x3_kernels(self):
+        """The bottleneck's per-group dense `(kh, kw, k, k)` kernels."""
+        plan, ks = self._plan, self.kernel_size
+        kernel = self.kernel
+        if self.subgroups == 1:
+            return ops.split(kernel, plan.groups, axis=2)
+        flat = ops.concatenate(
+            [ops.reshape(kernel, (-1,)), ops.zeros((1,), kernel.dtype)], 0
+        )
+        dense = ops.take(flat, self._grouped_indices, axis=0)
+        dense = ops.reshape(dense, (plan.groups, ks, ks, plan.k, plan.k))
+        return [dense[i] for i in range(plan.groups)]
+
+    def _fast_pieces(self, packed):
+        """The input piece and the per-group "feed the later groups"
+        pieces, gathered from `packed` (see `_piece_indices`)."""
+        flat = ops.concatenate(
+            [ops.reshape(packed, (-1,)), ops.zeros((1,), packed.dtype)], 0
+        )
+        values = ops.take(flat, self._piece_indices, axis=0)
+        sizes = [int(np.prod(s)) * packed.shape[0] * packed.shape[1]
+                 for s in self._piece_shapes]
+        return [
+            ops.reshape(p, (packed.shape[0], packed.shape[1]) + s)
+            for p, s in zip(_split_sizes(values, sizes, axis=0),
+                            self._piece_shapes)
+        ]
+
+    def _forward_fast(self, x, shortcut, training):
+        plan = self._plan
+        g, k = plan.groups, plan.k
+        bn = self._bn_parts(self._bn, training)
+        stats, reduce_stats = [], []
+        shortcuts = (
+            [None] * g if shortcut is None
+            else _split_sizes(shortcut, [k] * g)
+        )
+        if self.bottleneck:
+            reduce_bn = self._bn_parts(self._reduce_bn, training)
+            pieces = self._fast_pieces(self.reduce_kernel)
+            spatial = self._group_3x3_kernels()
+        else:
+            pieces = self._fast_pieces(self.kernel)
+        x_piece, feed_pieces = pieces[0], iter(pieces[1:])
+        # `acc` holds the pre-activations (before the spatial conv's BN for
+        # basic, before the 1x1's BN for bottleneck) of groups i .. i+n-1.
+        acc = _conv(x, x_piece)
+        raws, acts = [], []
+        for i in range(g):
+            width = acc.shape[-1]
+            if width > k:
+                pre, acc = _split_sizes(acc, [k, width - k])
+            else:
+                pre, acc = acc, None
+            if self.bottleneck:
+                hidden = self._bn_relu(pre, reduce_bn[i], reduce_stats)
+                z = _conv(hidden, spatial[i])
+            else:
+                z = pre
+            if shortcuts[i] is not None:
+                z = z + shortcuts[i]
+            a = self._bn_relu(z, bn[i], stats)
+            raws.append(z)
+            acts.append(a)
+            if plan.reach[i] > i:
+                acc = _accumulate(acc, _conv(a, next(feed_pieces)))
+        if training:
+            self._update_moving(self._bn, stats)
+            if self.bottleneck:
+                self._update_moving(self._reduce_bn, reduce_stats)
+        return _concat(raws), _concat(acts)
+
+    def _forward_loop(self, x, shortcut, training):
+        """Straightforward per-group loop over the spec's math (§1.1).
+
+        Used for training with dropout (each group's view gets its own
+        channel mask, so no convolution can be shared between groups) and
+        as the reference the fast path is tested against.
+        """
+        plan = self._plan
+        g, k = plan.groups, plan.k
+        bn = self._bn_parts(self._bn, training)
+        stats, reduce_stats = [], []
+        shortcuts = (
+            [None] * g if shortcut is None
+            else _split_sizes(shortcut, [k] * g)
+        )
+        if self.bottleneck:
+            reduce_bn = self._bn_parts(self._reduce_bn, training)
+            first = _split_sizes(self.reduce_kernel, plan.widths, axis=2)
+            spatial = self._group_3x3_kernels()
+        else:
+            first = _split_sizes(self.kernel, plan.widths, axis=2)
+        pieces = [(0, x)]  # (first stream channel, tensor)
+        raws, acts = [], []
+        for i in range(g):
+            view = _stream_view(pieces, plan.lows[i], plan.highs[i])
+            if training and self.dropout > 0:
+                view = keras.random.dropout(
+                    view,
+                    self.dropout,
+                    noise_shape=(ops.shape(view)[0], 1, 1, view.shape[-1]),
+                    seed=self._seed_generator,
+                )
+            z = _conv(view, first[i])
+            if self.bottleneck:
+                hidden = self._bn_relu(z, reduce_bn[i], reduce_stats)
+                z = _conv(hidden, spatial[i])
+            if shortcuts[i] is not None:
+                z = z + shortcuts[i]
+            a = self._bn_relu(z, bn[i], stats)
+            raws.append(z)
+            acts.append(a)
+            pieces.append((plan.c_in + i * k, a))
+        if training:
+            self._update_moving(self._bn, stats)
+            if self.bottleneck:
+                self._update_moving(self._reduce_bn, reduce_stats)
+        return _concat(raws), _concat(acts)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "filters": self.filters,
+                "group_width": self.group_width,
+                "window": self.window,
+                "bottleneck": self.bottleneck,
+                "subgroups": self.subgroups,
+                "kernel_size": self.kernel_size,
+                "dropout": self.dropout,
+                "zero_init": self.zero_init,
+                "return_raw": self.return_raw,
+                "momentum": self.momentum,
+                "epsilon": self.epsilon,
+                "kernel_initializer": (
+                    None
+                    if self.kernel_initializer is None
+                    else keras.initializers.serialize(self.kernel_initializer)
+                ),
+                "seed": self.seed,
+            }
+        )
+        return config
+
+
+def _is_shape(shape):
+    return isinstance(shape, (list, tuple)) and all(
+        d is None or (isinstance(d, (int, np.integer)) and not isinstance(
+            d, bool)) for d in shape
+    )
+
+
+def _get_initializer(name, identifier):
+    if identifier is None:
+        return None
+    try:
+        initializer = keras.initializers.get(identifier)
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"`{name}` must be None or a Keras initializer name, config dict "
+            f"or instance. Received: {name}={identifier!r}"
+        ) from error
+    if not isinstance(initializer, keras.initializers.Initializer):
+        raise ValueError(
+            f"`{name}` must be None or a Keras initializer name, config dict "
+            f"or instance. Received: {name}={identifier!r}"
+        )
+    return initializer
+
+
+def _stream_view(pieces, low, high):
+    """Channels `[low, high)` of the concatenation of `pieces`."""
+    parts = []
+    for start, tensor in pieces:
+        end = start + tensor.shape[-1]
+        lo, hi = max(low, start), min(high, end)
+        if lo >= hi:
+            continue
+        if lo == start and hi == end:
+            parts.append(tensor)
+        else:
+            parts.append(tensor[..., lo - start:hi - start])
+    return _concat(parts)
+
+
+def _accumulate(acc, update):
+    """Adds `update` to `acc` where both cover the same leading groups;
+    either may extend further."""
+    if acc is None:
+        return update
+    a, u = acc.shape[-1], update.shape[-1]
+    if a == u:
+        return acc + update
+    if a > u:
+        head, tail = _split_sizes(acc, [u, a - u])
+        return ops.concatenate([head + update, tail], axis=-1)
+    head, tail = _split_sizes(update, [a, u - a])
+    return ops.concatenate([acc + head, tail], axis=-1)
+
+
+def _concat(tensors):
+    return tensors[0] if len(tensors) == 1 else ops.concatenate(tensors, -1)
