@@ -43,30 +43,42 @@ def predict_outputs(model, inputs):
 def assert_keras_reload_in_fresh_process(model, inputs, tmp_path):
     """Saves `model` as `.keras`, reloads it in a new interpreter that only
     imports `keras_resvariants`, and checks its outputs are bit-identical."""
-    path = os.path.join(str(tmp_path), "model.keras")
-    data_path = os.path.join(str(tmp_path), "io.npz")
-    model.save(path)
-    expected = predict_outputs(model, inputs)
-    arrays = {f"x{i}": np.asarray(x) for i, x in enumerate(as_list(inputs))}
-    arrays.update({f"y{i}": y for i, y in enumerate(expected)})
-    np.savez(data_path, **arrays)
-    single = not isinstance(inputs, (list, tuple))
+    assert_models_reload_in_fresh_process([(model, inputs)], tmp_path)
+
+
+def assert_models_reload_in_fresh_process(cases, tmp_path):
+    """`assert_keras_reload_in_fresh_process` for several `(model, inputs)`
+    pairs, with one interpreter start for all of them."""
+    jobs = []
+    for n, (model, inputs) in enumerate(cases):
+        path = os.path.join(str(tmp_path), f"model{n}.keras")
+        data_path = os.path.join(str(tmp_path), f"io{n}.npz")
+        model.save(path)
+        expected = predict_outputs(model, inputs)
+        arrays = {f"x{i}": np.asarray(x)
+                  for i, x in enumerate(as_list(inputs))}
+        arrays.update({f"y{i}": y for i, y in enumerate(expected)})
+        np.savez(data_path, **arrays)
+        single = not isinstance(inputs, (list, tuple))
+        jobs.append((path, data_path, single))
     script = textwrap.dedent(
         f"""
         import numpy as np
         import keras_resvariants  # noqa: F401  registers the custom objects
         import keras
-        data = np.load({data_path!r})
-        xs = [data[k] for k in sorted(data) if k.startswith("x")]
-        model = keras.saving.load_model({path!r})
-        outs = model(xs[0] if {single} else xs, training=False)
-        outs = outs if isinstance(outs, (list, tuple)) else [outs]
-        for i, out in enumerate(outs):
-            out = keras.ops.convert_to_numpy(out)
-            ref = data[f"y{{i}}"]
-            assert out.dtype == ref.dtype, (out.dtype, ref.dtype)
-            assert np.array_equal(out, ref), np.max(np.abs(out - ref))
-        print("RELOAD_OK", len(outs))
+        for path, data_path, single in {jobs!r}:
+            data = np.load(data_path)
+            xs = [data[k] for k in sorted(data) if k.startswith("x")]
+            model = keras.saving.load_model(path)
+            outs = model(xs[0] if single else xs, training=False)
+            outs = outs if isinstance(outs, (list, tuple)) else [outs]
+            for i, out in enumerate(outs):
+                out = keras.ops.convert_to_numpy(out)
+                ref = data[f"y{{i}}"]
+                assert out.dtype == ref.dtype, (path, out.dtype, ref.dtype)
+                assert np.array_equal(out, ref), (
+                    path, np.max(np.abs(out - ref)))
+            print("RELOAD_OK", path)
         """
     )
     env = dict(os.environ)
@@ -77,11 +89,12 @@ def assert_keras_reload_in_fresh_process(model, inputs, tmp_path):
         env=env,
         capture_output=True,
         text=True,
-        timeout=300,
+        timeout=600,
     )
-    assert result.returncode == 0 and "RELOAD_OK" in result.stdout, (
+    assert result.returncode == 0, (
         result.stdout[-2000:] + result.stderr[-4000:]
     )
+    assert result.stdout.count("RELOAD_OK") == len(jobs), result.stdout
 
 
 def trainable_gradients(model, inputs, *, training=True, seed=0):
@@ -130,8 +143,23 @@ def trainable_gradients(model, inputs, *, training=True, seed=0):
     raise NotImplementedError(f"No gradient helper for backend {backend}")
 
 
-def assert_all_trainable_weights_get_gradients(model, inputs, **kwargs):
-    """Every trainable weight receives a finite, non-zero gradient."""
+def assert_all_trainable_weights_get_gradients(model, inputs, *,
+                                               perturb_zero_weights=False,
+                                               **kwargs):
+    """Every trainable weight receives a finite, non-zero gradient.
+
+    `perturb_zero_weights` first sets all-zero weights (zero-initialised
+    kernels, BN betas, biases) to small random values: a deliberate zero
+    init stops the gradient of whatever feeds it at step 0, which is not a
+    wiring fault.
+    """
+    if perturb_zero_weights:
+        rng = np.random.default_rng(0)
+        for var in model.trainable_variables:
+            value = keras.ops.convert_to_numpy(var)
+            if not np.any(value):
+                var.assign(0.01 * rng.standard_normal(value.shape).astype(
+                    value.dtype))
     grads = trainable_gradients(model, inputs, **kwargs)
     assert len(grads) == len(model.trainable_variables) > 0
     for var, grad in zip(model.trainable_variables, grads):

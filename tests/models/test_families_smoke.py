@@ -10,7 +10,7 @@ import pytest
 
 import keras_resvariants as kr
 from tests.testing import assert_all_trainable_weights_get_gradients
-from tests.testing import assert_keras_reload_in_fresh_process
+from tests.testing import assert_models_reload_in_fresh_process
 
 FAMILIES = {
     "resnet": ("ResNet20", {}),
@@ -34,7 +34,7 @@ def _x(size, n=4, channels=3, seed=0):
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))
-def test_fit_step_gradients_and_fresh_process_reload(family, tmp_path):
+def test_fit_step_and_gradients(family):
     size = 32
     model = _build(family, input_shape=(size, size, 3), classes=4)
     x, y = _x(size), np.array([0, 1, 2, 3])
@@ -43,16 +43,26 @@ def test_fit_step_gradients_and_fresh_process_reload(family, tmp_path):
         # gradients of an otherwise identical net without drop-layer.
         no_drop = _build(family, input_shape=(size, size, 3), classes=4,
                          drop_rate=0.0)
-        assert_all_trainable_weights_get_gradients(no_drop, x)
+        assert_all_trainable_weights_get_gradients(
+            no_drop, x, perturb_zero_weights=True)
     else:
-        assert_all_trainable_weights_get_gradients(model, x)
+        assert_all_trainable_weights_get_gradients(
+            model, x, perturb_zero_weights=True)
     model.compile(optimizer=keras.optimizers.SGD(0.01),
                   loss="sparse_categorical_crossentropy")
     before = [np.array(w) for w in model.trainable_weights]
-    model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    history = model.fit(x, y, batch_size=4, epochs=1, verbose=0)
     after = [np.array(w) for w in model.trainable_weights]
+    assert np.isfinite(history.history["loss"][0])
     assert any(not np.array_equal(a, b) for a, b in zip(before, after))
-    assert_keras_reload_in_fresh_process(model, x, tmp_path)
+
+
+def test_every_family_reloads_bit_exactly_in_a_fresh_process(tmp_path):
+    cases = [
+        (_build(family, input_shape=(32, 32, 3), classes=4), _x(32))
+        for family in sorted(FAMILIES)
+    ]
+    assert_models_reload_in_fresh_process(cases, tmp_path)
 
 
 @pytest.mark.parametrize("family", sorted(FAMILIES))

@@ -24,12 +24,12 @@ def conv2d_same(x, kernel, groups=1):
     padded = np.pad(x, ((0, 0), (kh // 2, kh // 2), (kw // 2, kw // 2), (0, 0)))
     y = np.zeros((n, h, w, out))
     for j in range(groups):
-        xs = padded[..., j * c_group:(j + 1) * c_group]
-        ks = kernel[..., j * out_group:(j + 1) * out_group]
+        xs = padded[..., j * c_group : (j + 1) * c_group]
+        ks = kernel[..., j * out_group : (j + 1) * out_group]
         for row in range(h):
             for col in range(w):
-                patch = xs[:, row:row + kh, col:col + kw, :]
-                y[:, row, col, j * out_group:(j + 1) * out_group] = (
+                patch = xs[:, row : row + kh, col : col + kw, :]
+                y[:, row, col, j * out_group : (j + 1) * out_group] = (
                     np.tensordot(patch, ks, axes=([1, 2, 3], [0, 1, 2]))
                 )
     return y
@@ -126,7 +126,7 @@ def seq_conv2d_ref(
         else:
             z = conv2d_same(view, kernel)
         if shortcut is not None:
-            z = z + np.asarray(shortcut, np.float64)[..., i * k:(i + 1) * k]
+            z = z + np.asarray(shortcut, np.float64)[..., i * k : (i + 1) * k]
         a, mean, var = bn_relu(z, *params(bn, i), epsilon)
         stats["mean"].append(mean)
         stats["var"].append(var)
@@ -144,7 +144,12 @@ def seq_conv2d_ref(
 
 
 def seq_conv2d_param_count(
-    c_in, filters, group_width, window, bottleneck=False, subgroups=1,
+    c_in,
+    filters,
+    group_width,
+    window,
+    bottleneck=False,
+    subgroups=1,
     kernel_size=3,
 ):
     """Trainable parameters, §1.5 of `architecture.md` (window `W <= c_in`

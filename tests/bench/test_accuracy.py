@@ -1,0 +1,84 @@
+"""The accuracy benchmark's machinery on a tiny synthetic Fashion-MNIST."""
+
+import gzip
+import json
+
+import numpy as np
+import pytest
+
+from keras_resvariants.bench import accuracy
+
+
+def _write_idx(path, array):
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(d).to_bytes(4, "big") for d in array.shape)
+    with gzip.open(path, "wb") as f:
+        f.write(header + array.astype(np.uint8).tobytes())
+
+
+@pytest.fixture
+def tiny_fashion_mnist(tmp_path):
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 48), ("t10k", 24)):
+        _write_idx(tmp_path / f"{split}-images-idx3-ubyte.gz",
+                   rng.integers(0, 256, (n, 28, 28)))
+        _write_idx(tmp_path / f"{split}-labels-idx1-ubyte.gz",
+                   rng.integers(0, 10, (n,)))
+    return str(tmp_path)
+
+
+def test_score_is_the_test_accuracy_of_the_trained_model(tiny_fashion_mnist):
+    arrays = accuracy.load_data(tiny_fashion_mnist, test_limit=20)
+    entry = accuracy.PAIRS["res_se"][2]
+    model, record = accuracy.train_and_score(entry, arrays, epochs=1,
+                                             seed=0, batch_size=16)
+    from keras_resvariants import data
+
+    x_test, y_test, info = arrays[2], arrays[3], arrays[4]
+    logits = model.predict(data.normalize_numpy(x_test, info), verbose=0)
+    expected = np.mean(np.argmax(logits, -1) == y_test)
+    assert record["test_accuracy"] == pytest.approx(expected)
+    assert record["test_examples"] == 20 and record["train_examples"] == 48
+    assert record["params"] == sum(int(np.prod(w.shape))
+                                   for w in model.trainable_weights)
+
+
+def test_summary_statistics_from_known_accuracies():
+    records = [
+        {"label": "base", "seed": s, "test_accuracy": a}
+        for s, a in enumerate([0.80, 0.82, 0.84])
+    ] + [
+        {"label": "var", "seed": s, "test_accuracy": a}
+        for s, a in enumerate([0.83, 0.84, 0.88])
+    ]
+    base, var = accuracy.summarize_family(records, "base")
+    assert base["mean"] == pytest.approx(0.82)
+    assert base["std"] == pytest.approx(np.std([0.80, 0.82, 0.84], ddof=1))
+    deltas = [0.03, 0.02, 0.04]
+    assert var["delta_mean"] == pytest.approx(np.mean(deltas))
+    assert var["delta_std"] == pytest.approx(np.std(deltas, ddof=1))
+    assert var["verdict"] == "better"  # 0.03 > 0.01
+    flat = [dict(r, test_accuracy=0.8 + 0.001 * r["seed"]) for r in records]
+    assert accuracy.summarize_family(flat, "base")[1]["verdict"] == (
+        "within noise")
+
+
+def test_run_accuracy_writes_reports(tiny_fashion_mnist, tmp_path,
+                                     monkeypatch):
+    # The cheapest pair, so the test stays fast.
+    monkeypatch.setitem(accuracy.PAIRS, "rir", (
+        "claim", accuracy.Entry("resnet_20", "ResNet-20"),
+        accuracy.Entry("res_se_net_20", "Res-SE-Net-20")))
+    out = tmp_path / "out"
+    result = accuracy.run_accuracy(
+        ["rir"], epochs=1, seeds=[0], batch_size=16, test_limit=24,
+        data_dir=tiny_fashion_mnist, output_dir=str(out), log=None)
+    labels = [r["label"] for r in result["families"]["rir"]["records"]]
+    assert labels == ["ResNet-20", "Res-SE-Net-20"]
+    with open(out / "accuracy.json") as f:
+        assert json.load(f)["test_examples"] == 24
+    md = (out / "accuracy.md").read_text()
+    assert "| rir | ResNet-20 (baseline) |" in md and "Res-SE-Net-20" in md
+    with pytest.raises(ValueError, match="families"):
+        accuracy.run_accuracy(["nope"], data_dir=tiny_fashion_mnist,
+                              output_dir=str(out), log=None)

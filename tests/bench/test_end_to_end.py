@@ -1,0 +1,74 @@
+"""Tiny real runs of the instrument (1 round, tiny shapes): no timing
+assertions, only that the pieces fit together."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+from keras_resvariants.bench import analysis
+from keras_resvariants.bench.groups import GROUP_NAMES
+from keras_resvariants.bench.groups import get_group
+from keras_resvariants.bench.harness import run_group
+from tests.testing import REPO_ROOT
+
+
+def test_every_group_is_defined_with_distinct_candidates():
+    for name in GROUP_NAMES:
+        group = get_group(name, "smoke")
+        names = [c.name for c in group.candidates()]
+        assert len(set(names)) == len(names)
+        assert names[1] == "control" and group.level in ("model", "layer")
+    with pytest.raises(ValueError, match="group"):
+        get_group("nope")
+    with pytest.raises(ValueError, match="profile"):
+        get_group("ror", "slow")
+
+
+def test_layer_group_in_process_counts_params_by_the_spec_formula():
+    result = run_group(get_group("layer_rir", "smoke"), "smoke")
+    by_name = {c["name"]: c for c in result["candidates"]}
+    # Conv2D(64, 3) on 64 channels + BN = RiRConv(32, 32) (spec §5.2).
+    formula = 9 * 64 * 64 + 2 * 64
+    assert by_name["conv"]["params"] == formula
+    assert by_name["rir_identity"]["params"] == formula
+    assert by_name["rir_identity"]["target"]["limit"] == 1.05
+    assert result["backend"] == keras.backend.backend()
+    for mode in ("train", "infer"):
+        times = result["modes"][mode]["times"]
+        assert set(times) == set(by_name)
+        assert all(len(t) == 1 and t[0] > 0 for t in times.values())
+    a = analysis.analyse_group(result, tolerance=10.0)
+    assert [v["name"] for v in a["modes"]["train"]["variants"]] == [
+        "rir_identity", "rir_none"]
+
+
+def test_separate_control_builds_a_second_model():
+    result = run_group(get_group("layer_merge", "smoke"), "smoke",
+                       separate_control=True)
+    assert result["separate_control"] is True
+    assert len(result["modes"]["train"]["first_call_s"]) == 3
+
+
+@pytest.mark.tf_only
+def test_cli_writes_table_chart_and_json(tmp_path):
+    out = tmp_path / "bench"
+    env = dict(os.environ)
+    env["PYTHONPATH"] = REPO_ROOT + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.run(
+        [sys.executable, "-m", "keras_resvariants.cli", "bench",
+         "--profile", "smoke", "--groups", "layer_merge", "--output",
+         str(out)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    with open(out / "results.json") as f:
+        suite = json.load(f)
+    assert [g["name"] for g in suite["groups"]] == ["layer_merge"]
+    assert suite["groups"][0]["result"]["pid"] != os.getpid()
+    md = (out / "benchmarks.md").read_text()
+    assert "RoRAdd vs Add" in md and "Control (plain vs plain)" in md
+    assert (out / "benchmarks.png").read_bytes()[:4] == b"\x89PNG"
