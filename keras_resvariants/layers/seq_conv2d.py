@@ -48,81 +48,53 @@ def _make_plan(c_in, filters, k, window):
         later = [t for t in range(j + 1, groups) if lows[t] < end]
         reach.append(later[-1] if later else j)
     return _Plan(
-        c_in, k, groups, tuple(lows), tuple(widths), offsets, x_groups,
+        c_in,
+        k,
+        groups,
+        tuple(lows),
+        tuple(widths),
+        offsets,
+        x_groups,
         tuple(reach),
     )
 
 
-def _piece_indices(plan, taps):
-    """Gather indices that scatter a packed kernel into the fast-path pieces.
+def _piece_rows(plan):
+    """Row indices that gather the fast path's kernel pieces.
 
-    The packed kernel has shape `(kh, kw, sum(widths), k)`; flattened, entry
-    `(tap, row, out)` sits at `tap * R * k + row * k + out`. The returned
-    indices (into the flattened kernel followed by one zero) build
+    A packed kernel `(kh, kw, sum(w_i), k)` holds group `i`'s kernel in rows
+    `offsets[i] .. offsets[i+1]`, row `r` reading stream channel
+    `lows[i] + r`. With one zero row appended (index `sum(w_i)`), the pieces
+    are row gathers:
 
       - the input piece `(kh, kw, c_in, x_groups * k)`: column block `i`
-        holds group `i`'s rows for input channels, zero above its window;
-      - for each group `j` with later readers, the piece
-        `(kh, kw, k, (reach[j] - j) * k)` that maps `a_j` to the
+        holds group `i`'s rows for the input channels it sees, zero above
+        its window;
+      - for each group `j` that later groups read, the piece
+        `(kh, kw, k, (reach[j] - j) * k)` mapping `a_j` to the
         pre-activations of groups `j + 1 .. reach[j]`.
 
-    Returns `(indices, shapes)`: one flat int32 index vector and the shape
-    of each piece, in that order.
+    Returns `(rows, shapes)`: one int32 vector of row indices (each piece
+    as a `(stream_channels, groups)` array, flattened) and each piece's
+    `(stream_channels, groups)` shape. The indices number
+    `c_in * x_groups + k * sum(reach[j] - j)`, not the kernel's size, so
+    they stay small even for wide layers.
     """
-    k = plan.k
-    rows_total = plan.offsets[-1]
-    zero = taps * rows_total * k
-    tap = np.arange(taps).reshape(taps, 1, 1)
-    out = np.arange(k).reshape(1, 1, k)
+    zero = plan.offsets[-1]
 
-    def block(group, stream_channels):
-        # (taps, len(stream_channels), k) indices of `group`'s kernel rows.
-        s = np.asarray(stream_channels).reshape(1, -1, 1)
-        row = plan.offsets[group] + s - plan.lows[group]
-        idx = tap * rows_total * k + row * k + out
-        return np.where(s >= plan.lows[group], idx, zero)
+    def block(channels, groups):
+        s = np.asarray(channels).reshape(-1, 1)
+        lows = np.asarray([plan.lows[t] for t in groups]).reshape(1, -1)
+        starts = np.asarray([plan.offsets[t] for t in groups]).reshape(1, -1)
+        return np.where(s >= lows, starts + s - lows, zero)
 
-    pieces, shapes = [], []
-    x_channels = np.arange(plan.c_in)
-    x_piece = np.concatenate(
-        [block(i, x_channels) for i in range(plan.x_groups)], axis=-1
-    )
-    pieces.append(x_piece)
-    shapes.append((plan.c_in, plan.x_groups * k))
+    pieces = [block(np.arange(plan.c_in), range(plan.x_groups))]
     for j in range(plan.groups - 1):
-        if plan.reach[j] == j:
-            continue
-        a_channels = plan.c_in + j * k + np.arange(k)
-        piece = np.concatenate(
-            [block(t, a_channels) for t in range(j + 1, plan.reach[j] + 1)],
-            axis=-1,
-        )
-        pieces.append(piece)
-        shapes.append((k, (plan.reach[j] - j) * k))
-    indices = np.concatenate([p.reshape(-1) for p in pieces]).astype("int32")
-    return indices, shapes
-
-
-def _block_diagonal_indices(groups, k, subgroups, taps):
-    """Gather indices turning the packed grouped 3x3 kernels into dense ones.
-
-    The packed kernel has shape `(kh, kw, groups * k / c, k)`, group `i`'s
-    grouped kernel `(kh, kw, k / c, k)` being rows `[i k/c, (i+1) k/c)`.
-    The result is `(groups, kh*kw, k, k)`: the dense block-diagonal kernel
-    of each group (input channel `r` feeds output `o` iff both lie in the
-    same subgroup), with the zero slot at `taps * groups * (k/c) * k`.
-    """
-    width = k // subgroups
-    rows_total = groups * width
-    zero = taps * rows_total * k
-    group = np.arange(groups).reshape(groups, 1, 1, 1)
-    tap = np.arange(taps).reshape(1, taps, 1, 1)
-    r = np.arange(k).reshape(1, 1, k, 1)
-    o = np.arange(k).reshape(1, 1, 1, k)
-    row = group * width + r % width
-    idx = tap * rows_total * k + row * k + o
-    same = (r // width) == (o // width)
-    return np.where(same, idx, zero).reshape(-1).astype("int32")
+        if plan.reach[j] > j:
+            channels = plan.c_in + j * plan.k + np.arange(plan.k)
+            pieces.append(block(channels, range(j + 1, plan.reach[j] + 1)))
+    rows = np.concatenate([p.reshape(-1) for p in pieces]).astype("int32")
+    return rows, [p.shape for p in pieces]
 
 
 def _split_sizes(x, sizes, axis=-1):
@@ -135,6 +107,13 @@ def _split_sizes(x, sizes, axis=-1):
 
 def _conv(x, kernel):
     return ops.conv(x, kernel, strides=1, padding="same")
+
+
+def _pointwise(x, kernel):
+    """1x1 convolution with a `(1, 1, c, n)` kernel, as a matmul."""
+    c, n = kernel.shape[2], kernel.shape[3]
+    y = ops.matmul(ops.reshape(x, (-1, c)), ops.reshape(kernel, (c, n)))
+    return ops.reshape(y, tuple(ops.shape(x)[:-1]) + (n,))
 
 
 @keras.saving.register_keras_serializable(package="keras_resvariants")
@@ -187,13 +166,14 @@ class SeqConv2D(keras.layers.Layer):
     Implementation: the dependency of each group on the previous ones is
     inherent, nothing else is. The input's contribution to every group is
     one convolution, and each `a_i` feeds all the later groups that see it
-    in one convolution, whose kernels are gathered from the packed weights
-    (a few kernel-sized ops per call; masked entries are zeros). Grouped
-    3x3 convolutions are dense convolutions with block-diagonal kernels,
+    in one convolution; their kernels are gathered from the packed weights
+    with one row gather per call (masked entries are zeros). Grouped 3x3
+    convolutions are dense convolutions with block-diagonal kernels,
     because `Conv2D(groups>1)` trains 40-120x slower on TensorFlow CPU.
     Training with `dropout > 0` cannot share a convolution between groups
     (each group drops different channels of each sample), so it runs the
-    straightforward per-group loop.
+    straightforward per-group loop (`_forward_loop`, also the formulation
+    the fast path is tested against).
 
     Reference:
         - Huang, Ou, Wu and Feng, "Sequentially Aggregated Convolutional
@@ -213,8 +193,8 @@ class SeqConv2D(keras.layers.Layer):
         subgroups: int. Groups `c` of each bottleneck 3x3 convolution
             (ResNeXt cardinality); must divide `group_width`, and be `1`
             unless `bottleneck=True`. Defaults to `1`.
-        kernel_size: int. Odd size of the spatial convolutions. Defaults
-            to `3`.
+        kernel_size: int (or a pair of equal ints). Odd size of the
+            spatial convolutions. Defaults to `3`.
         dropout: float in `[0, 1)`. Spatial dropout rate on each group's
             view. Defaults to `0.0`.
         zero_init: bool. Initialize the `kernel_size` kernels (not the 1x1
@@ -225,14 +205,17 @@ class SeqConv2D(keras.layers.Layer):
         momentum: float. BatchNormalization momentum. Defaults to `0.9`
             (PyTorch's 0.1).
         epsilon: float. BatchNormalization epsilon. Defaults to `1e-5`.
-        kernel_initializer: Keras initializer for the convolution kernels,
-            called once per group with that group's kernel shape
-            (`(kh, kw, w_i, k)`). `None` means `VarianceScaling(2.0,
-            "fan_out", "uniform")`, the official code's initialisation.
-            Defaults to `None`.
-        seed: int or `None`. Seeds the kernel initializers (group `j`'s
-            kernel uses `seed + j`, so groups differ) and the dropout.
-            Defaults to `None`.
+        kernel_initializer: Keras initializer (name, config dict or
+            instance) for the convolution kernels. It is called once per
+            group with that group's own kernel shape (`(kh, kw, w_i, k)`;
+            bottleneck: `(1, 1, w_i, k)` and `(kh, kw, k / subgroups, k)`),
+            so fan-in/fan-out are those of one group's convolution. `None`
+            means `VarianceScaling(2.0, "fan_out", "uniform")`, the official
+            code's initialisation. Defaults to `None`.
+        seed: int >= 0 or `None`. Seeds the kernel initializers (each
+            group's kernel gets its own seed derived from `seed`, so groups,
+            and layers with nearby seeds, never share values) and the
+            dropout. Defaults to `None`.
         **kwargs: Base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
@@ -249,9 +232,10 @@ class SeqConv2D(keras.layers.Layer):
 
     >>> layer = keras_resvariants.layers.SeqConv2D(16, group_width=4)
     >>> raw, act = layer(np.ones((2, 8, 8, 8), "float32"))
-    >>> raw.shape, act.shape
+    >>> tuple(raw.shape), tuple(act.shape)
     ((2, 8, 8, 16), (2, 8, 8, 16))
-    >>> layer.count_params() - 4 * 16  # minus the BN moving statistics
+    >>> # As a plain 3x3 convolution 8 -> 16 (9 * 8 * 16) plus BN (2 * 16):
+    >>> sum(int(np.prod(w.shape)) for w in layer.trainable_weights)
     1184
     """
 
@@ -280,7 +264,7 @@ class SeqConv2D(keras.layers.Layer):
                 "`filters` must be a multiple of `group_width`. Received: "
                 f"filters={filters!r} with group_width={group_width!r}"
             )
-        if window is None or window == "auto":
+        if window is None or (isinstance(window, str) and window == "auto"):
             self.window = window
         elif isinstance(window, str):
             raise ValueError(
@@ -289,8 +273,7 @@ class SeqConv2D(keras.layers.Layer):
             )
         else:
             self.window = v.check_positive_int("window", window)
-        self.bottleneck = v.check_choice("bottleneck", bottleneck, (True, False))
-        self.bottleneck = bool(self.bottleneck)
+        self.bottleneck = v.check_bool("bottleneck", bottleneck)
         self.subgroups = v.check_positive_int("subgroups", subgroups)
         if self.group_width % self.subgroups:
             raise ValueError(
@@ -307,25 +290,22 @@ class SeqConv2D(keras.layers.Layer):
         self.dropout = v.check_float(
             "dropout", dropout, low=0.0, high=1.0, high_inclusive=False
         )
-        self.zero_init = bool(
-            v.check_choice("zero_init", zero_init, (True, False))
-        )
-        self.return_raw = bool(
-            v.check_choice("return_raw", return_raw, (True, False))
-        )
+        self.zero_init = v.check_bool("zero_init", zero_init)
+        self.return_raw = v.check_bool("return_raw", return_raw)
         self.momentum = v.check_unit_interval("momentum", momentum)
         self.epsilon = v.check_float(
             "epsilon", epsilon, low=0.0, high=float("inf")
         )
         if not self.epsilon > 0:
             raise ValueError(
-                "`epsilon` must be a number > 0. "
-                f"Received: epsilon={epsilon!r}"
+                f"`epsilon` must be a number > 0. Received: epsilon={epsilon!r}"
             )
         self.kernel_initializer = _get_initializer(
             "kernel_initializer", kernel_initializer
         )
-        self.seed = None if seed is None else v.check_int("seed", seed)
+        self.seed = (
+            None if seed is None else v.check_int("seed", seed, minimum=0)
+        )
         if self.dropout > 0:
             self._seed_generator = keras.random.SeedGenerator(self.seed)
         self._plan = None
@@ -370,7 +350,7 @@ class SeqConv2D(keras.layers.Layer):
     def build(self, input_shape):
         x_shape, _ = self._split_shapes(input_shape)
         c_in = int(x_shape[-1])
-        window = c_in if self.window == "auto" else self.window
+        window = c_in if isinstance(self.window, str) else self.window
         plan = _make_plan(c_in, self.filters, self.group_width, window)
         self._plan = plan
         g, k, ks = plan.groups, plan.k, self.kernel_size
@@ -392,12 +372,6 @@ class SeqConv2D(keras.layers.Layer):
                 ),
             )
             self._reduce_bn = self._add_bn_weights("reduce_")
-            self._grouped_indices = (
-                None
-                if self.subgroups == 1
-                else _block_diagonal_indices(g, k, self.subgroups, ks * ks)
-            )
-            taps = 1
         else:
             self.kernel = self.add_weight(
                 name="kernel",
@@ -408,9 +382,8 @@ class SeqConv2D(keras.layers.Layer):
                     zero=self.zero_init,
                 ),
             )
-            taps = ks * ks
         self._bn = self._add_bn_weights("")
-        self._piece_indices, self._piece_shapes = _piece_indices(plan, taps)
+        self._piece_rows, self._piece_shapes = _piece_rows(plan)
 
     def _add_bn_weights(self, prefix):
         def add(name, initializer, trainable):
@@ -453,24 +426,28 @@ class SeqConv2D(keras.layers.Layer):
         return initializer
 
     def _group_initializer(self, index):
+        """A fresh initializer for kernel number `index` of this layer.
+
+        Keras random initializers fix their seed at construction (a random
+        one when unseeded), so each group gets its own copy: unseeded copies
+        differ, and a seed (the layer's, else the initializer's own) is
+        mixed with `index` so that groups, and layers whose seeds differ
+        by small integers, never share values.
+        """
         base = self.kernel_initializer
         if base is None:
-            return keras.initializers.VarianceScaling(
-                scale=2.0,
-                mode="fan_out",
-                distribution="uniform",
-                seed=None if self.seed is None else self.seed + index,
+            base = keras.initializers.VarianceScaling(
+                scale=2.0, mode="fan_out", distribution="uniform"
             )
         config = keras.initializers.serialize(base)
         inner = config.get("config", {})
-        if "seed" in inner:
-            seed = self.seed if self.seed is not None else inner["seed"]
-            if isinstance(seed, int) and not isinstance(seed, bool):
-                inner["seed"] = seed + index
-            # A fresh copy per group: unseeded Keras initializers draw their
-            # seed at construction, so copies differ from each other.
-            return keras.initializers.deserialize(config)
-        return base
+        if "seed" not in inner:
+            return base
+        seed = self.seed if self.seed is not None else inner["seed"]
+        if isinstance(seed, int) and not isinstance(seed, bool):
+            state = np.random.SeedSequence([seed, index]).generate_state(1)
+            inner["seed"] = int(state[0] >> 1)
+        return keras.initializers.deserialize(config)
 
     def compute_output_shape(self, input_shape):
         x_shape, _ = self._split_shapes(input_shape)
@@ -498,12 +475,17 @@ class SeqConv2D(keras.layers.Layer):
         self._split_shapes(shapes)
         return tensors[0], (tensors[1] if len(tensors) == 2 else None)
 
+    @property
+    def _stat_dtype(self):
+        # Like keras.layers.BatchNormalization: at least float32.
+        return keras.backend.result_type(self.compute_dtype, "float32")
+
     def _bn_parts(self, weights, training):
-        """Per-group (gamma, beta, mean, var) in float32; mean/var are None
-        in training (batch statistics)."""
+        """Per-group (gamma, beta, mean, var) in the statistics dtype;
+        mean/var are None in training (batch statistics)."""
         g = self._plan.groups
         gamma, beta, moving_mean, moving_var = (
-            ops.split(ops.cast(w, "float32"), g) if g > 1 else [w]
+            _split_sizes(ops.cast(w, self._stat_dtype), [self.group_width] * g)
             for w in weights
         )
         if training:
@@ -511,61 +493,72 @@ class SeqConv2D(keras.layers.Layer):
         return list(zip(gamma, beta, moving_mean, moving_var))
 
     def _bn_relu(self, z, params, stats):
-        """ReLU(BN(z)) for one group, statistics and arithmetic in float32.
-
-        `stats` collects the batch moments in training.
-        """
+        """ReLU(BN(z)) of one group, computed in at least float32 (as
+        `keras.layers.BatchNormalization` does); `stats` collects the batch
+        moments in training."""
         gamma, beta, mean, var = params
-        z32 = ops.cast(z, "float32")
+        z = ops.cast(z, self._stat_dtype)
         if mean is None:
-            mean, var = ops.moments(z32, axes=[0, 1, 2])
+            mean, var = ops.moments(z, axes=[0, 1, 2])
             stats.append((mean, var))
         y = ops.batch_normalization(
-            z32, mean, var, axis=-1, offset=beta, scale=gamma,
+            z,
+            mean,
+            var,
+            axis=-1,
+            offset=beta,
+            scale=gamma,
             epsilon=self.epsilon,
         )
         return ops.cast(ops.relu(y), self.compute_dtype)
 
     def _update_moving(self, weights, stats):
+        """One assignment per statistic, as `BatchNormalization` does."""
         if not stats:
             return
         moving_mean, moving_var = weights[2], weights[3]
         mean = ops.concatenate([m for m, _ in stats], axis=0)
         var = ops.concatenate([s for _, s in stats], axis=0)
-        m = self.momentum
-        moving_mean.assign(
-            ops.cast(moving_mean, "float32") * m + mean * (1.0 - m)
-        )
-        moving_var.assign(
-            ops.cast(moving_var, "float32") * m + var * (1.0 - m)
-        )
+        m, dtype = self.momentum, self._stat_dtype
+        moving_mean.assign(ops.cast(moving_mean, dtype) * m + mean * (1.0 - m))
+        moving_var.assign(ops.cast(moving_var, dtype) * m + var * (1.0 - m))
 
     def _group_3x3_kernels(self):
-        """The bottleneck's per-group dense `(kh, kw, k, k)` kernels."""
-        plan, ks = self._plan, self.kernel_size
+        """The bottleneck's per-group dense `(kh, kw, k, k)` kernels.
+
+        Group `i`'s grouped kernel `(kh, kw, k / c, k)` becomes the dense
+        block-diagonal kernel (input `r` feeds output `o` iff both lie in
+        the same subgroup): tiled `c` times along the input axis, then
+        masked.
+        """
+        plan, ks, c = self._plan, self.kernel_size, self.subgroups
+        g, k = plan.groups, plan.k
         kernel = self.kernel
-        if self.subgroups == 1:
-            return ops.split(kernel, plan.groups, axis=2)
-        flat = ops.concatenate(
-            [ops.reshape(kernel, (-1,)), ops.zeros((1,), kernel.dtype)], 0
-        )
-        dense = ops.take(flat, self._grouped_indices, axis=0)
-        dense = ops.reshape(dense, (plan.groups, ks, ks, plan.k, plan.k))
-        return [dense[i] for i in range(plan.groups)]
+        if c > 1:
+            width = k // c
+            kernel = ops.reshape(kernel, (ks, ks, g, 1, width, k))
+            kernel = ops.tile(kernel, (1, 1, 1, c, 1, 1))
+            block = np.arange(k) // width
+            mask = ops.cast(block[:, None] == block[None, :], kernel.dtype)
+            kernel = ops.reshape(kernel, (ks, ks, g, k, k)) * mask
+            kernel = ops.reshape(kernel, (ks, ks, g * k, k))
+        return ops.split(kernel, g, axis=2) if g > 1 else [kernel]
 
     def _fast_pieces(self, packed):
-        """The input piece and the per-group "feed the later groups"
-        pieces, gathered from `packed` (see `_piece_indices`)."""
-        flat = ops.concatenate(
-            [ops.reshape(packed, (-1,)), ops.zeros((1,), packed.dtype)], 0
+        """The input piece and the "feed the later groups" pieces of a
+        packed kernel, gathered in one op (see `_piece_rows`)."""
+        kh, kw, rows, k = packed.shape
+        packed = ops.reshape(packed, (kh * kw, rows, k))
+        packed = ops.concatenate(
+            [packed, ops.zeros((kh * kw, 1, k), packed.dtype)], axis=1
         )
-        values = ops.take(flat, self._piece_indices, axis=0)
-        sizes = [int(np.prod(s)) * packed.shape[0] * packed.shape[1]
-                 for s in self._piece_shapes]
+        gathered = ops.take(packed, self._piece_rows, axis=1)
+        sizes = [channels * groups for channels, groups in self._piece_shapes]
         return [
-            ops.reshape(p, (packed.shape[0], packed.shape[1]) + s)
-            for p, s in zip(_split_sizes(values, sizes, axis=0),
-                            self._piece_shapes)
+            ops.reshape(piece, (kh, kw, channels, groups * k))
+            for piece, (channels, groups) in zip(
+                _split_sizes(gathered, sizes, axis=1), self._piece_shapes
+            )
         ]
 
     def _forward_fast(self, x, shortcut, training):
@@ -574,20 +567,21 @@ class SeqConv2D(keras.layers.Layer):
         bn = self._bn_parts(self._bn, training)
         stats, reduce_stats = [], []
         shortcuts = (
-            [None] * g if shortcut is None
-            else _split_sizes(shortcut, [k] * g)
+            [None] * g if shortcut is None else _split_sizes(shortcut, [k] * g)
         )
         if self.bottleneck:
             reduce_bn = self._bn_parts(self._reduce_bn, training)
             pieces = self._fast_pieces(self.reduce_kernel)
             spatial = self._group_3x3_kernels()
+            feed = _pointwise
         else:
             pieces = self._fast_pieces(self.kernel)
+            feed = _conv
         x_piece, feed_pieces = pieces[0], iter(pieces[1:])
+        raws, acts = [], []
         # `acc` holds the pre-activations (before the spatial conv's BN for
         # basic, before the 1x1's BN for bottleneck) of groups i .. i+n-1.
-        acc = _conv(x, x_piece)
-        raws, acts = [], []
+        acc = feed(x, x_piece)
         for i in range(g):
             width = acc.shape[-1]
             if width > k:
@@ -605,7 +599,7 @@ class SeqConv2D(keras.layers.Layer):
             raws.append(z)
             acts.append(a)
             if plan.reach[i] > i:
-                acc = _accumulate(acc, _conv(a, next(feed_pieces)))
+                acc = _accumulate(acc, feed(a, next(feed_pieces)))
         if training:
             self._update_moving(self._bn, stats)
             if self.bottleneck:
@@ -624,8 +618,7 @@ class SeqConv2D(keras.layers.Layer):
         bn = self._bn_parts(self._bn, training)
         stats, reduce_stats = [], []
         shortcuts = (
-            [None] * g if shortcut is None
-            else _split_sizes(shortcut, [k] * g)
+            [None] * g if shortcut is None else _split_sizes(shortcut, [k] * g)
         )
         if self.bottleneck:
             reduce_bn = self._bn_parts(self._reduce_bn, training)
@@ -644,10 +637,12 @@ class SeqConv2D(keras.layers.Layer):
                     noise_shape=(ops.shape(view)[0], 1, 1, view.shape[-1]),
                     seed=self._seed_generator,
                 )
-            z = _conv(view, first[i])
             if self.bottleneck:
-                hidden = self._bn_relu(z, reduce_bn[i], reduce_stats)
+                u = _pointwise(view, first[i])
+                hidden = self._bn_relu(u, reduce_bn[i], reduce_stats)
                 z = _conv(hidden, spatial[i])
+            else:
+                z = _conv(view, first[i])
             if shortcuts[i] is not None:
                 z = z + shortcuts[i]
             a = self._bn_relu(z, bn[i], stats)
@@ -686,10 +681,12 @@ class SeqConv2D(keras.layers.Layer):
         return config
 
 
+
 def _is_shape(shape):
     return isinstance(shape, (list, tuple)) and all(
-        d is None or (isinstance(d, (int, np.integer)) and not isinstance(
-            d, bool)) for d in shape
+        d is None
+        or (isinstance(d, (int, np.integer)) and not isinstance(d, bool))
+        for d in shape
     )
 
 
@@ -722,7 +719,7 @@ def _stream_view(pieces, low, high):
         if lo == start and hi == end:
             parts.append(tensor)
         else:
-            parts.append(tensor[..., lo - start:hi - start])
+            parts.append(tensor[..., lo - start : hi - start])
     return _concat(parts)
 
 
