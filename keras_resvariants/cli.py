@@ -12,6 +12,8 @@ import sys
 
 # module path for each subcommand, in `resvariants --help` order
 SUBCOMMANDS = (
+    "keras_resvariants.training.cli",
+    "keras_resvariants.bench.cli",
 )
 
 

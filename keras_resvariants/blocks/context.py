@@ -4,6 +4,8 @@ import dataclasses
 
 import keras
 
+from keras_resvariants.layers.grouped_conv2d import GroupedConv2D
+
 
 @dataclasses.dataclass
 class BuildContext:
@@ -38,7 +40,12 @@ class BuildContext:
 
     def conv(self, x, filters, kernel_size, *, strides=1, groups=1,
              use_bias=False, name):
-        return keras.layers.Conv2D(
+        # Grouped convolutions use `GroupedConv2D`: the same layer and
+        # weights as `Conv2D(groups=...)`, computed as per-group convs on
+        # TensorFlow, whose grouped-conv path (XLA on CPU) trains ~100x
+        # slower than a dense conv.
+        conv_class = keras.layers.Conv2D if groups == 1 else GroupedConv2D
+        return conv_class(
             filters,
             kernel_size,
             strides=strides,

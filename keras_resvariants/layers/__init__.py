@@ -4,6 +4,7 @@
 # `keras.saving.register_keras_serializable(package="keras_resvariants")`.
 from keras_resvariants.layers.bridge_se import BridgeSE
 from keras_resvariants.layers.channel_pad_shortcut import ChannelPadShortcut
+from keras_resvariants.layers.grouped_conv2d import GroupedConv2D
 from keras_resvariants.layers.rg_shortcut import RGShortcut
 from keras_resvariants.layers.rir_conv import RiRConv
 from keras_resvariants.layers.rir_conv import RiRIdentityInit
@@ -13,6 +14,7 @@ from keras_resvariants.layers.seq_conv2d import SeqConv2D
 __all__ = [
     "BridgeSE",
     "ChannelPadShortcut",
+    "GroupedConv2D",
     "RGShortcut",
     "RiRConv",
     "RiRIdentityInit",

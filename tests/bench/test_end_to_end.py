@@ -72,3 +72,24 @@ def test_cli_writes_table_chart_and_json(tmp_path):
     md = (out / "benchmarks.md").read_text()
     assert "RoRAdd vs Add" in md and "Control (plain vs plain)" in md
     assert (out / "benchmarks.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_before_candidate_is_the_same_network_through_keras_grouped_conv():
+    import numpy as np
+
+    from keras_resvariants.bench.groups import with_keras_grouped_convs
+    from keras_resvariants.bench.groups import registry_model
+    from keras_resvariants.layers import GroupedConv2D
+
+    build = registry_model("resnext_29", 8, cardinality=2, base_width=4)
+    keras.utils.set_random_seed(0)
+    after = build()
+    keras.utils.set_random_seed(0)
+    before = with_keras_grouped_convs(build)()
+    impls = {layer.implementation for layer in before.layers
+             if isinstance(layer, GroupedConv2D)}
+    assert impls == {"native"}
+    x = np.random.default_rng(0).standard_normal((2, 8, 8, 3)).astype(
+        "float32")
+    np.testing.assert_allclose(np.asarray(before(x)), np.asarray(after(x)),
+                               rtol=1e-4, atol=1e-5)

@@ -116,3 +116,17 @@ def test_mixed_precision_outputs_and_gradients_finite():
 def test_invalid_arguments_name_the_argument(kwargs, name):
     with pytest.raises(ValueError, match=name):
         GroupedConv2D(8, 3, groups=4, **kwargs)
+
+
+def test_graph_builder_uses_it_for_grouped_convs_only():
+    import keras_resvariants as kr
+
+    model = kr.create_model("resnext_29", input_shape=(8, 8, 3), classes=10,
+                            cardinality=2, base_width=4)
+    convs = [layer for layer in model.layers
+             if isinstance(layer, keras.layers.Conv2D)]
+    grouped = [layer for layer in convs if layer.groups > 1]
+    assert len(grouped) == 9  # one grouped 3x3 per block, 3 x 3 blocks
+    assert all(isinstance(layer, GroupedConv2D) for layer in grouped)
+    assert not any(isinstance(layer, GroupedConv2D) for layer in convs
+                   if layer.groups == 1)

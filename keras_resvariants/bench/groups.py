@@ -1,0 +1,640 @@
+"""The comparison groups: every variant next to its baseline.
+
+A group is one baseline, an identical copy of it (the plain-vs-plain
+*control*, added automatically) and the variants, all built with the same
+seed and timed in one process. Model-level groups compare whole networks
+from the registry (or a `NetSpec` with exactly one slot swapped); layer-
+level groups compare a single layer, forward + backward, wrapped in a
+functional model.
+
+Each group is a function of a `Profile` (batch sizes, input sizes, number
+of rounds), so `--quick` and the full run measure the same comparisons at
+different cost, and the tests run them on tiny shapes.
+"""
+
+import dataclasses
+
+import keras
+
+# --------------------------------------------------------------------------
+# Data types
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """A pass/fail goal of the issue for one variant.
+
+    `metric="time"`: the median paired time ratio variant/baseline must be
+    at most `limit`. `metric="per_mac"`: the median paired ratio of
+    MACs per second (variant over baseline) must be at least `limit`.
+    """
+
+    limit: float
+    metric: str = "time"
+    mode: str = "train"
+
+    def __post_init__(self):
+        if self.metric not in ("time", "per_mac"):
+            raise ValueError(
+                "`metric` must be 'time' or 'per_mac'. Received: "
+                f"metric={self.metric!r}"
+            )
+        if self.mode not in ("train", "infer"):
+            raise ValueError(
+                "`mode` must be 'train' or 'infer'. Received: "
+                f"mode={self.mode!r}"
+            )
+
+    @property
+    def text(self):
+        if self.metric == "time":
+            return f"time <= {self.limit:g}x"
+        return f"MACs/s >= {self.limit:g}x"
+
+    def met(self, ratio):
+        if self.metric == "time":
+            return ratio <= self.limit
+        return ratio >= self.limit
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """One network or layer under test.
+
+    Attributes:
+        name: short identifier, unique in its group.
+        label: what the report prints.
+        build: callable `() -> keras.Model` (functional, static spatial
+            shape, logits output for model candidates).
+        batch: examples per timed call.
+        target: optional `Target` against the group's baseline.
+    """
+
+    name: str
+    label: str
+    build: object
+    batch: int
+    target: Target | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Group:
+    """A baseline, its variants and what the papers claim about them.
+
+    The control (a second copy of the baseline) is not listed here; the
+    harness adds it as `CONTROL`.
+    """
+
+    name: str
+    title: str
+    level: str  # "model" or "layer"
+    claim: str
+    baseline: Candidate
+    variants: tuple
+
+    @property
+    def kind(self):
+        return self.level
+
+    def candidates(self):
+        """Baseline, control, variants: the order of the first round."""
+        control = dataclasses.replace(
+            self.baseline, name=CONTROL,
+            label=f"{self.baseline.label} (control copy)", target=None,
+        )
+        return (self.baseline, control) + tuple(self.variants)
+
+
+CONTROL = "control"
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """How big and how long: shapes, batches, rounds.
+
+    Attributes:
+        name: `"quick"`, `"full"` or `"smoke"` (tests).
+        rounds: timed round-robin rounds per mode.
+        layer_rounds: rounds of the layer-level groups (default `rounds`).
+        warmup: untimed calls after the first (tracing) call.
+        model_batch: batch of the CIFAR-size (32x32) networks.
+        imagenet_batch, imagenet_size: batch and input size of the
+            ImageNet-class networks (grouped-convolution group).
+        layer_batch: batch of the layer microbenchmarks.
+        layer_size: spatial size of the layer microbenchmarks.
+        cifar_size: input size of the CIFAR networks.
+        min_sample_seconds: a timed sample repeats short calls until it
+            lasts this long.
+        retries: re-runs of a contaminated group.
+        extras: also time the context variants (SDepth, SE-ResNet, d-/
+            Res-RGSNet, RiR 'CNN', SeqResNeXt-24, ...), not only the
+            variants that have a target; and use the papers' full-size
+            SeqResNet / ResNeXt-29 instead of narrower stand-ins.
+        retry_budget_s: no re-runs once the suite has run this long
+            (keeps `--quick` under its time budget; contaminated groups
+            are then flagged instead).
+    """
+
+    name: str
+    rounds: int
+    warmup: int
+    model_batch: int
+    imagenet_batch: int
+    imagenet_size: int
+    layer_batch: int
+    layer_size: int = 8
+    cifar_size: int = 32
+    min_sample_seconds: float = 0.05
+    retries: int = 1
+    extras: bool = True
+    retry_budget_s: float | None = None
+    layer_rounds: int | None = None
+
+    def rounds_for(self, level):
+        """Rounds of a group: layer calls are short, so layer groups can
+        afford more rounds (`layer_rounds`) for a steadier median."""
+        if level == "layer" and self.layer_rounds is not None:
+            return self.layer_rounds
+        return self.rounds
+
+
+PROFILES = {
+    "quick": Profile("quick", rounds=7, warmup=1, model_batch=32,
+                     imagenet_batch=2, imagenet_size=96, layer_batch=32,
+                     min_sample_seconds=0.04, retries=1, extras=False,
+                     retry_budget_s=90.0, layer_rounds=15),
+    "full": Profile("full", rounds=11, warmup=2, model_batch=128,
+                    imagenet_batch=4, imagenet_size=224, layer_batch=128,
+                    min_sample_seconds=0.1, retries=2, layer_rounds=21),
+    # Tiny shapes for the tests of the instrument itself.
+    "smoke": Profile("smoke", rounds=1, warmup=0, model_batch=2,
+                     imagenet_batch=1, imagenet_size=32, layer_batch=2,
+                     layer_size=4, cifar_size=8, min_sample_seconds=0.0,
+                     retries=0, extras=False),
+}
+
+
+def get_profile(name):
+    if isinstance(name, Profile):
+        return name
+    if name not in PROFILES:
+        raise ValueError(
+            f"`profile` must be one of {sorted(PROFILES)}. Received: "
+            f"profile={name!r}"
+        )
+    return PROFILES[name]
+
+
+# --------------------------------------------------------------------------
+# Candidate builders
+
+
+def registry_model(key, size, **hparams):
+    """`() -> model` for a registered network at `size`x`size`x3, 10
+    classes, logits."""
+
+    def build():
+        from keras_resvariants.models import create_model
+
+        return create_model(key, input_shape=(size, size, 3), classes=10,
+                            classifier_activation=None, **hparams)
+
+    return build
+
+
+def spec_model(factory, size, name):
+    """`() -> model` for an ad-hoc `NetSpec` (one slot swapped)."""
+
+    def build():
+        from keras_resvariants.models import build_model
+
+        return build_model(factory(), input_shape=(size, size, 3),
+                           classes=10, classifier_activation=None, name=name)
+
+    return build
+
+
+def with_keras_grouped_convs(build):
+    """`() -> model`: the model of `build` with every `GroupedConv2D`
+    computed by Keras' own grouped convolution (`implementation=
+    "native"`), same weights: the "before" of the grouped-conv fix."""
+
+    def rebuild():
+        from keras_resvariants.layers import GroupedConv2D
+
+        model = build()
+
+        def clone(layer):
+            config = layer.get_config()
+            if isinstance(layer, GroupedConv2D):
+                config["implementation"] = "native"
+            return layer.__class__.from_config(config)
+
+        cloned = keras.models.clone_model(model, clone_function=clone)
+        cloned.set_weights(model.get_weights())
+        return cloned
+
+    return rebuild
+
+
+def layer_model(name, input_shapes, fn):
+    """`() -> model` wrapping `fn(inputs)` (one layer, or a layer and its
+    norm/activation) on inputs of the given per-example shapes."""
+
+    def build():
+        inputs = [keras.Input(tuple(s)) for s in input_shapes]
+        outputs = fn(inputs[0] if len(inputs) == 1 else inputs)
+        return keras.Model(inputs, outputs, name=name)
+
+    return build
+
+
+def _conv_bn_relu(filters, *, strides=1, kernel_size=3, groups=1,
+                  conv_class=None):
+    def fn(x):
+        conv = conv_class or keras.layers.Conv2D
+        x = conv(filters, kernel_size, strides=strides, padding="same",
+                 groups=groups, use_bias=False)(x)
+        x = keras.layers.BatchNormalization(epsilon=1e-5, momentum=0.9)(x)
+        return keras.layers.ReLU()(x)
+
+    return fn
+
+
+# --------------------------------------------------------------------------
+# Model-level groups
+
+
+def _variants(p, *candidates):
+    """The candidates with a target, plus the others if `p.extras`."""
+    return tuple(c for c in candidates if p.extras or c.target is not None)
+
+
+def _ror(p):
+    from keras_resvariants.blocks import specs as s
+    from keras_resvariants.models.resnet import cifar_basic
+
+    size, batch = p.cifar_size, p.model_batch
+    return Group(
+        name="ror",
+        title="RoR merge vs plain sum (ResNet-20)",
+        level="model",
+        claim="RoR: the channel merge costs no more than a dropout.",
+        baseline=Candidate("resnet20", "ResNet-20, Add merge",
+                           spec_model(lambda: cifar_basic(20), size,
+                                      "resnet20"), batch),
+        variants=_variants(
+            p,
+            Candidate("ror", "ResNet-20, RoRAdd (5% represent, drop 0.2)",
+                      spec_model(lambda: cifar_basic(20, merge=s.RoRMerge()),
+                                 size, "ror20"),
+                      batch, Target(1.03)),
+            Candidate("sdepth", "ResNet-20, RoRAdd (0% represent = SDepth)",
+                      spec_model(lambda: cifar_basic(
+                          20, merge=s.RoRMerge(represent_ratio=0.0)),
+                          size, "sdepth20"), batch),
+            Candidate("ror_nodrop", "ResNet-20, RoRAdd (5% represent, no "
+                                    "drop: the mask alone)",
+                      spec_model(lambda: cifar_basic(
+                          20, merge=s.RoRMerge(drop_rate=0.0)),
+                          size, "ror20_nodrop"), batch),
+        ),
+    )
+
+
+def _bridge_se(p):
+    size, batch = p.cifar_size, p.model_batch
+    return Group(
+        name="bridge_se",
+        title="BridgeSE on the bridges vs plain projections (ResNet-20)",
+        level="model",
+        claim="Res-SE-Net: SE on the two bridges adds negligible cost.",
+        baseline=Candidate("resnet_20", "ResNet-20",
+                           registry_model("resnet_20", size), batch),
+        variants=_variants(
+            p,
+            Candidate("res_se_net_20", "Res-SE-Net-20 (BridgeSE r=16)",
+                      registry_model("res_se_net_20", size), batch,
+                      Target(1.03)),
+            Candidate("se_resnet_20", "SE-ResNet-20 (SE in every block)",
+                      registry_model("se_resnet_20", size), batch),
+        ),
+    )
+
+
+def _rg(p):
+    size, batch = p.cifar_size, p.model_batch
+    base = dict(depth=26, width=0.25)
+    return Group(
+        name="rg",
+        title="RG shortcut vs identity (bottleneck ResNet-26, width 0.25)",
+        level="model",
+        claim="RGSNet: the RG shortcut's overhead is negligible.",
+        baseline=Candidate("resnet_cifar", "ResNet-26 (w=0.25)",
+                           registry_model("resnet_cifar", size, **base),
+                           batch),
+        variants=_variants(p, *(
+            Candidate(
+                f"rgs_{variant}", f"{variant}-RGSNet-26 (w=0.25, G=8)",
+                registry_model("rgsnet", size, variant=variant, **base),
+                batch, Target(1.07) if variant == "b" else None,
+            )
+            for variant in ("b", "d", "res")
+        )),
+    )
+
+
+def _rir(p):
+    size, batch = p.cifar_size, p.model_batch
+    return Group(
+        name="rir",
+        title="ResNet in ResNet vs a plain ResNet of the same total width",
+        level="model",
+        claim="RiR: no added cost in time or parameters.",
+        baseline=Candidate("resnet_32", "ResNet-32 (16/32/64)",
+                           registry_model("resnet_32", size), batch),
+        variants=_variants(
+            p,
+            Candidate("rir_net_32", "RiR-32 (streams 8+8/16+16/32+32)",
+                      registry_model("rir_net_32", size), batch,
+                      Target(1.05)),
+            Candidate("rir_cnn_32", "RiR-32 'CNN' mode (no shortcuts)",
+                      registry_model("rir_cnn_32", size), batch),
+        ),
+    )
+
+
+def _seqconv(p):
+    size, batch = p.cifar_size, p.model_batch
+    if p.extras:  # the paper's SeqResNet (1.2M) and ResNet-110 (253M MACs)
+        hp, name, base_key, base_label = (
+            {}, "SeqResNet k8 r4", "resnet_110", "ResNet-110 (253M MACs)")
+    else:  # a narrower stand-in, 4x cheaper to trace and run
+        hp, name, base_key, base_label = (
+            dict(k=16, r=2), "SeqResNet k16 r2", "resnet_32",
+            "ResNet-32 (69M MACs)")
+    return Group(
+        name="seqconv",
+        title="SeqResNet vs a plain ResNet of similar MACs",
+        level="model",
+        claim="SeqConv: a windowed SeqConv costs the same as a regular "
+              "convolution.",
+        baseline=Candidate(base_key, base_label,
+                           registry_model(base_key, size), batch),
+        variants=(
+            Candidate("seq_resnet", f"{name} (dropout 0.1, paper)",
+                      registry_model("seq_resnet", size, **hp), batch,
+                      Target(0.75, metric="per_mac")),
+            Candidate("seq_resnet_nodrop", f"{name}, dropout 0",
+                      registry_model("seq_resnet", size, dropout=0.0, **hp),
+                      batch, Target(0.75, metric="per_mac")),
+        ),
+    )
+
+
+def _grouped(p):
+    size, batch = p.imagenet_size, p.imagenet_batch
+    cifar = min(size, 32)
+    variants = []
+    if p.extras:  # 80 s to trace on 2 cores: full profile only
+        variants.append(Candidate(
+            "seq_resnext_24", f"SeqResNeXt-24 ({size}x{size})",
+            registry_model("seq_resnext_24", size), batch,
+            Target(1.0, metric="per_mac")))
+        resnext = Candidate(
+            "resnext_29", f"ResNeXt-29 8x64d ({cifar}x{cifar})",
+            registry_model("resnext_29", cifar), batch,
+            Target(1.0, metric="per_mac"))
+    else:
+        build = registry_model("resnext_29", cifar, base_width=16)
+        resnext = Candidate(
+            "resnext_29", f"ResNeXt-29 8x16d ({cifar}x{cifar})", build,
+            batch, Target(1.0, metric="per_mac"))
+        # The same net through Keras' grouped Conv2D (XLA on TF-CPU), to
+        # show what GroupedConv2D fixed (too slow for the full profile).
+        variants.append(Candidate(
+            "resnext_29_keras", f"ResNeXt-29 8x16d ({cifar}x{cifar}), "
+                                "keras grouped Conv2D (before)",
+            with_keras_grouped_convs(build), batch))
+    variants.insert(0, resnext)
+    return Group(
+        name="grouped",
+        title="Grouped-convolution nets vs ResNet-50, per MAC",
+        level="model",
+        claim="Grouped convolutions should train no slower per MAC than "
+              "ResNet-50's dense ones.",
+        baseline=Candidate("resnet_50", f"ResNet-50 ({size}x{size})",
+                           registry_model("resnet_50", size), batch),
+        variants=tuple(variants),
+    )
+
+
+# --------------------------------------------------------------------------
+# Layer-level groups (one layer, forward + backward)
+
+
+def _layer_shape(p, channels):
+    return (p.layer_size, p.layer_size, channels)
+
+
+def _layer_merge(p):
+    from keras_resvariants import layers as L
+
+    shape = _layer_shape(p, 64)
+    return Group(
+        name="layer_merge",
+        title="RoRAdd vs Add (one merge)",
+        level="layer",
+        claim="RoR: the merge is a masked sum plus a drop-layer gate.",
+        baseline=Candidate("add", "Add",
+                           layer_model("add", [shape, shape],
+                                       lambda xs: keras.layers.Add()(xs)),
+                           p.layer_batch),
+        variants=(
+            Candidate("ror_add", "RoRAdd(0.05, drop 0.2)",
+                      layer_model("ror_add", [shape, shape],
+                                  lambda xs: L.RoRAdd(seed=1)(xs)),
+                      p.layer_batch),
+        ),
+    )
+
+
+def _layer_rg(p):
+    from keras_resvariants import layers as L
+
+    shape = _layer_shape(p, 64)
+
+    def bn(x):
+        x = keras.layers.ReLU()(x)
+        return keras.layers.BatchNormalization(epsilon=1e-5)(x)
+
+    def rg(groups, implementation):
+        return lambda x: L.RGShortcut(groups=groups,
+                                      implementation=implementation)(x)
+
+    return Group(
+        name="layer_rg",
+        title="RGShortcut vs ReLU + BatchNorm",
+        level="layer",
+        claim="RG = one extra normalisation + ReLU, about a BatchNorm.",
+        baseline=Candidate("relu_bn", "ReLU + BatchNorm",
+                           layer_model("relu_bn", [shape], bn),
+                           p.layer_batch),
+        variants=tuple(
+            Candidate(f"rg{g}_{impl}", f"RGShortcut(G={g}, {impl})",
+                      layer_model(f"rg{g}_{impl}", [shape], rg(g, impl)),
+                      p.layer_batch)
+            for g in ((32, 8) if p.extras else (8,))
+            for impl in ("fast", "keras")
+        ),
+    )
+
+
+def _layer_bridge_se(p):
+    from keras_resvariants import layers as L
+
+    shape = (2 * p.layer_size, 2 * p.layer_size, 32)
+
+    def projection(x):
+        x = keras.layers.Conv2D(64, 1, strides=2, use_bias=False)(x)
+        return keras.layers.BatchNormalization(epsilon=1e-5)(x)
+
+    return Group(
+        name="layer_bridge_se",
+        title="Projection + BridgeSE vs projection",
+        level="layer",
+        claim="Res-SE-Net: SE on a bridge is cheap.",
+        baseline=Candidate("projection", "1x1/2 conv + BN",
+                           layer_model("projection", [shape], projection),
+                           p.layer_batch),
+        variants=(
+            Candidate("projection_se", "1x1/2 conv + BN + BridgeSE(16)",
+                      layer_model("projection_se", [shape],
+                                  lambda x: L.BridgeSE(16)(projection(x))),
+                      p.layer_batch),
+        ),
+    )
+
+
+def _layer_rir(p):
+    from keras_resvariants import layers as L
+
+    half = _layer_shape(p, 32)
+    return Group(
+        name="layer_rir",
+        title="RiRConv vs a plain conv of the same total width",
+        level="layer",
+        claim="RiR: no added cost in time or parameters.",
+        baseline=Candidate("conv", "Conv2D(64, 3) + BN + ReLU",
+                           layer_model("conv", [_layer_shape(p, 64)],
+                                       _conv_bn_relu(64)),
+                           p.layer_batch),
+        variants=(
+            Candidate("rir_identity", "RiRConv(32, 32), identity shortcut",
+                      layer_model("rir_identity", [half, half],
+                                  lambda xs: L.RiRConv(32, 32)(xs)),
+                      p.layer_batch, Target(1.05)),
+            Candidate("rir_none", "RiRConv(32, 32), no shortcut",
+                      layer_model("rir_none", [half, half],
+                                  lambda xs: L.RiRConv(
+                                      32, 32, shortcut=None)(xs)),
+                      p.layer_batch),
+        ),
+    )
+
+
+def _layer_seqconv(p):
+    from keras_resvariants import layers as L
+
+    shape = _layer_shape(p, 64)
+
+    def seq(k, **kw):
+        return lambda x: L.SeqConv2D(64, k, return_raw=False, seed=0,
+                                     **kw)(x)
+
+    return Group(
+        name="layer_seqconv",
+        title="SeqConv2D vs a plain conv with the same parameters",
+        level="layer",
+        claim="SeqConv: the windowed SeqConv costs the same as a regular "
+              "convolution.",
+        baseline=Candidate("conv", "Conv2D(64, 3) + BN + ReLU",
+                           layer_model("conv", [shape], _conv_bn_relu(64)),
+                           p.layer_batch),
+        variants=(
+            Candidate("seq_k16", "SeqConv2D(64, k=16)",
+                      layer_model("seq_k16", [shape], seq(16)),
+                      p.layer_batch, Target(1.8)),
+            Candidate("seq_k8", "SeqConv2D(64, k=8)",
+                      layer_model("seq_k8", [shape], seq(8)),
+                      p.layer_batch, Target(1.8)),
+            Candidate("seq_k8_drop", "SeqConv2D(64, k=8, dropout 0.1)",
+                      layer_model("seq_k8_drop", [shape],
+                                  seq(8, dropout=0.1)),
+                      p.layer_batch),
+            Candidate("seqb_k16_c4", "SeqConv2D(64, k=16, bottleneck, c=4)",
+                      layer_model("seqb_k16_c4", [shape],
+                                  seq(16, bottleneck=True, subgroups=4)),
+                      p.layer_batch),
+        )[:None if p.extras else 3],
+    )
+
+
+def _layer_grouped(p):
+    from keras_resvariants import layers as L
+
+    shape = _layer_shape(p, 128)
+    variants = []
+    for g, s in ((8, 1), (16, 2)):
+        for cls, what in ((keras.layers.Conv2D, "keras Conv2D"),
+                          (L.GroupedConv2D, "GroupedConv2D")):
+            if cls is keras.layers.Conv2D and s == 1 and not p.extras:
+                continue  # ~25x a dense conv: the strided case shows it
+            name = f"{'ours' if cls is L.GroupedConv2D else 'keras'}_g{g}_s{s}"
+            variants.append(Candidate(
+                name, f"{what}(128, 3, groups={g}, strides={s})",
+                layer_model(name, [shape], _conv_bn_relu(
+                    128, groups=g, strides=s, conv_class=cls)),
+                p.layer_batch))
+    return Group(
+        name="layer_grouped",
+        title="Grouped convolutions vs a dense Conv2D (per MAC)",
+        level="layer",
+        claim="A grouped convolution does 1/groups of the dense MACs; "
+              "GroupedConv2D computes Conv2D(groups) without Keras' "
+              "XLA fallback on TensorFlow.",
+        baseline=Candidate("dense", "Conv2D(128, 3) + BN + ReLU",
+                           layer_model("dense", [shape], _conv_bn_relu(128)),
+                           p.layer_batch),
+        variants=tuple(variants),
+    )
+
+
+_GROUP_FACTORIES = {
+    # Model level first: re-runs of contaminated groups go to them while
+    # the quick profile's retry budget lasts.
+    "ror": _ror,
+    "bridge_se": _bridge_se,
+    "rg": _rg,
+    "rir": _rir,
+    "seqconv": _seqconv,
+    "grouped": _grouped,
+    "layer_merge": _layer_merge,
+    "layer_rg": _layer_rg,
+    "layer_bridge_se": _layer_bridge_se,
+    "layer_rir": _layer_rir,
+    "layer_seqconv": _layer_seqconv,
+    "layer_grouped": _layer_grouped,
+}
+
+GROUP_NAMES = tuple(_GROUP_FACTORIES)
+
+
+def get_group(name, profile="quick"):
+    """The group `name` sized by `profile` (a name or a `Profile`)."""
+    if name not in _GROUP_FACTORIES:
+        raise ValueError(
+            f"Unknown benchmark group. Received: group={name!r}. Accepted: "
+            f"{', '.join(GROUP_NAMES)}"
+        )
+    return _GROUP_FACTORIES[name](get_profile(profile))

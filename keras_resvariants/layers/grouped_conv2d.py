@@ -1,0 +1,149 @@
+"""GroupedConv2D: `Conv2D(groups=g)` with a fast formulation per backend."""
+
+import keras
+
+from keras_resvariants._validation import check_choice
+
+_IMPLEMENTATIONS = ("auto", "split", "native")
+# Groups of at most _NARROW input channels are sliced _SLICE channels at a
+# time (see `GroupedConv2D._chunk`).
+_NARROW = 8
+_SLICE = 32
+
+
+@keras.saving.register_keras_serializable(package="keras_resvariants")
+class GroupedConv2D(keras.layers.Conv2D):
+    """A grouped 2D convolution that trains fast on TensorFlow's CPU.
+
+    The same layer as `keras.layers.Conv2D(filters, kernel_size,
+    groups=groups, ...)`: same arguments, same `kernel` of shape
+    `(kh, kw, C_in / groups, filters)`, same outputs and gradients (up to
+    float rounding), same parameter count. Only the way the convolution is
+    computed differs.
+
+    Keras' TensorFlow backend runs every grouped convolution through an
+    XLA-compiled TensorFlow function. On a CPU its backward pass is about
+    100x slower than a dense convolution of the same size (measured: 8 s
+    against 80 ms for a `(32, 32, 32, 128)` input with 8 groups), and even
+    the forward pass is several times slower. With
+    `implementation="split"` the input channels and the kernel's output
+    columns are split into slices and each slice is convolved on its own
+    (ordinary convolutions, then a concatenation), which oneDNN runs at
+    dense-convolution speed. Wide groups get one slice each. Narrow groups
+    (at most 8 input channels) are taken several at a time, up to 32 input
+    channels per slice, with a block-diagonal kernel (exact zeros between
+    groups, so the same sums), because dozens of tiny convolutions cost
+    more in per-op overhead than the few wasted multiplications. JAX (XLA's native
+    `feature_group_count`) has no such problem, so `"auto"` splits only
+    on the TensorFlow backend.
+
+    Reference:
+        - Krizhevsky, Sutskever and Hinton, "ImageNet Classification with
+          Deep Convolutional Neural Networks", NeurIPS 2012 (grouped
+          convolutions).
+        - Xie et al., "Aggregated Residual Transformations for Deep Neural
+          Networks", CVPR 2017 (ResNeXt).
+
+    Args:
+        filters: int. Output channels; a multiple of `groups`.
+        kernel_size: int or tuple of 2 ints.
+        implementation: `"auto"` (split on TensorFlow, native elsewhere),
+            `"split"` (always per-group convolutions) or `"native"`
+            (`keras.ops.conv` on the grouped kernel, like `Conv2D`).
+            Defaults to `"auto"`.
+        **kwargs: every other `keras.layers.Conv2D` argument (`strides`,
+            `padding`, `dilation_rate`, `groups`, `use_bias`, initializers,
+            regularizers, `name`, `dtype`, ...). `data_format` must be
+            `"channels_last"` (or left unset).
+
+    Call arguments:
+        inputs: 4D tensor `(batch, height, width, channels)`.
+
+    Returns:
+        4D tensor `(batch, new_height, new_width, filters)`.
+
+    Example:
+
+    >>> layer = keras_resvariants.layers.GroupedConv2D(
+    ...     32, 3, groups=8, padding="same", use_bias=False)
+    >>> layer(np.ones((2, 8, 8, 16), "float32")).shape
+    (2, 8, 8, 32)
+    >>> layer.kernel.shape
+    (3, 3, 2, 32)
+    """
+
+    def __init__(self, filters, kernel_size, implementation="auto",
+                 **kwargs):
+        data_format = kwargs.get("data_format")
+        if data_format not in (None, "channels_last"):
+            raise ValueError(
+                "`data_format` must be 'channels_last' (the package is "
+                f"NHWC only). Received: data_format={data_format!r}"
+            )
+        kwargs["data_format"] = "channels_last"
+        super().__init__(filters, kernel_size, **kwargs)
+        self.implementation = check_choice(
+            "implementation", implementation, _IMPLEMENTATIONS
+        )
+
+    def _split(self):
+        if self.groups == 1 or self.implementation == "native":
+            return False
+        if self.implementation == "split":
+            return True
+        return keras.backend.backend() == "tensorflow"
+
+    def _chunk(self, group_width):
+        """Groups per slice: the largest divisor `c` of `groups` with
+        `c * group_width <= 32` for narrow groups (<= 8 channels), else 1.
+        Many tiny convolutions cost more in per-op overhead than a few
+        slightly wasteful block-diagonal ones (measured on 2 CPU cores:
+        64 groups of 4 channels, 69 ms split one by one, 30 ms in slices
+        of 8; 16 groups of 8, 24 ms against 18 ms in slices of 4)."""
+        if group_width > _NARROW:
+            return 1
+        return max(c for c in range(1, self.groups + 1)
+                   if self.groups % c == 0 and c * group_width <= _SLICE)
+
+    def convolution_op(self, inputs, kernel):
+        if not self._split():
+            return super().convolution_op(inputs, kernel)
+        # Keras' grouped layout: input channels [i*C/g, (i+1)*C/g) and
+        # output channels [i*F/g, (i+1)*F/g) form group i; the kernel's
+        # input axis already holds one group's width.
+        kh, kw, group_width, filters = kernel.shape
+        chunk = self._chunk(group_width)
+        slices = self.groups // chunk
+        xs = keras.ops.split(inputs, slices, axis=-1)
+        kernels = keras.ops.split(kernel, slices, axis=-1)
+        if chunk > 1:
+            # Each slice of `chunk` groups becomes one dense convolution
+            # whose kernel is block-diagonal: zeros between groups.
+            out_width = filters // self.groups
+            eye = keras.ops.reshape(
+                keras.ops.eye(chunk, dtype=kernel.dtype),
+                (1, 1, chunk, 1, chunk, 1),
+            )
+
+            def block_diagonal(k):
+                k = keras.ops.reshape(
+                    k, (kh, kw, 1, group_width, chunk, out_width))
+                return keras.ops.reshape(
+                    k * eye, (kh, kw, chunk * group_width, chunk * out_width))
+
+            kernels = [block_diagonal(k) for k in kernels]
+        outputs = [
+            keras.ops.conv(
+                x,
+                k,
+                strides=list(self.strides),
+                padding=self.padding,
+                dilation_rate=self.dilation_rate,
+                data_format="channels_last",
+            )
+            for x, k in zip(xs, kernels)
+        ]
+        return keras.ops.concatenate(outputs, axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "implementation": self.implementation}

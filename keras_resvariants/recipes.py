@@ -1,0 +1,326 @@
+"""The papers' training recipes, as data.
+
+A `Recipe` is a frozen dataclass: optimizer, momentum, Nesterov, initial
+learning rate, schedule, global batch size, weight decay, length of
+training, augmentation and model overrides. One per paper, plus `quick`
+for smoke runs:
+
+| name | paper | SGD | lr, schedule | batch | wd | length |
+|---|---|---|---|---|---|---|
+| `ror` | RoR | 0.9 | 0.01, /10 at 50%, 75% | 128 | 1e-4* | 300 ep |
+| `rgs_cifar` | RGSNet | 0.9 | 0.1, /10 at ep 82, 124 | 128 | 5e-4 | 164 ep |
+| `res_se_net` | Res-SE-Net | 0.9 | 0.1, /10 at 32k, 48k it | 128 | 1e-4 | 64k |
+| `seqconv` | SeqConv | N 0.9 | 0.1, /10 at ep 150, 225 | 64 | 1e-4 | 300 ep |
+| `rir` | He et al.** | 0.9 | 0.1, /10 at 32k, 48k it | 128 | 1e-4 | 64k |
+| `quick` | ours | N 0.9 | 0.1, cosine to 0 | 128 | 5e-4 | 1 ep |
+
+(N: Nesterov momentum; 64k = 64,000 iterations.)
+`*` The RoR paper states no weight decay; we use He et al.'s 1e-4 (the
+value of the PyTorch CIFAR ResNet code RoR builds on). `**` The RiR paper
+reports only "the best result of a grid search" over learning rate, L2
+penalty, initialisation and shortcut type, so its recipe is He et al.'s CIFAR
+schedule (the ResNet baseline RiR compares against), without the 400-step
+0.01 warm-up that He et al. use only for ResNet-110.
+
+ImageNet recipes: `ror_imagenet` (80 epochs, lr 0.01 /10 at 50%/75%),
+`rgs_imagenet` (batch 128, lr 0.05, /10 every 30 of 90 epochs; the paper's
+linear-scaling of 0.1 @ 256) and `seqconv_imagenet` (Nesterov, batch 256,
+lr 0.1, /10 every 30 of 100 epochs).
+
+**Weight decay** `weight_decay` is the papers' λ, i.e. PyTorch's
+`SGD(weight_decay=λ)`, which adds `λ·w` to the gradient. That is the
+gradient of the loss term `(λ / 2)·||w||²`, so we add
+`keras.regularizers.L2(λ / 2)` to the kernels (see
+`keras_resvariants.training.apply_weight_decay`).
+
+**Schedules across epochs and dataset sizes.** Every milestone is
+converted to a fraction of the recipe's own training length (82/164 epochs
+= 0.5; 32k/64k iterations = 0.5; RoR's 50% = 0.5), and placed at
+`round(fraction × total_steps)` of the run actually made, where
+`total_steps = epochs × steps_per_epoch`. So the schedule keeps its shape
+when the user changes `--epochs` or trains on another dataset or subset.
+The default number of epochs of an iteration-based recipe is its iteration
+budget over the steps per epoch, rounded: 64k iterations at batch 128 on
+CIFAR's 50k images (390 steps per epoch) is 164 epochs. A milestone step is
+the first optimizer step that uses the decayed rate.
+"""
+
+import dataclasses
+import math
+
+from keras_resvariants import _validation as v
+
+SCHEDULES = ("step", "cosine", "constant")
+MILESTONE_UNITS = ("fraction", "epoch", "iteration")
+AUGMENTATIONS = ("standard", "none")
+
+
+@dataclasses.dataclass(frozen=True)
+class Recipe:
+    """A paper's training recipe.
+
+    Args:
+        name: str. Recipe name (`RECIPES` key).
+        source: str. Where the numbers come from.
+        learning_rate: float. Initial learning rate.
+        batch_size: int. Global batch size (over all replicas).
+        weight_decay: float. The papers' λ (PyTorch `weight_decay`); the
+            loss gets `(λ/2)·||w||²` over conv and dense kernels.
+        epochs: int or None. Training length in epochs; `None` for an
+            iteration budget (`iterations`).
+        iterations: int or None. Training length in optimizer steps.
+        schedule: `"step"` (divide by `1/lr_decay` at each milestone),
+            `"cosine"` (to 0 over the run) or `"constant"`.
+        milestones: tuple of numbers, in `milestone_unit`.
+        milestone_unit: `"fraction"` (of training), `"epoch"` or
+            `"iteration"`.
+        lr_decay: float. Factor applied at each milestone. Defaults to
+            `0.1`.
+        optimizer: `"sgd"`.
+        momentum: float. Defaults to `0.9`.
+        nesterov: bool. Defaults to `False`.
+        augmentation: `"standard"` (the dataset's paper augmentation) or
+            `"none"`.
+        model_kwargs: tuple of `(name, value)` builder hyperparameters the
+            paper trains with; applied when the chosen network accepts
+            them.
+        notes: str. Deviations and assumptions.
+
+    Example:
+
+    >>> recipe = keras_resvariants.recipes.get_recipe("rgs_cifar")
+    >>> recipe.boundaries(total_steps=164 * 390)  # epochs 82 and 124
+    (31980, 48360)
+    >>> short = recipe.with_overrides(epochs=10)  # milestones scale along
+    """
+
+    name: str
+    source: str
+    learning_rate: float
+    batch_size: int
+    weight_decay: float
+    epochs: int | None = None
+    iterations: int | None = None
+    schedule: str = "step"
+    milestones: tuple = ()
+    milestone_unit: str = "fraction"
+    lr_decay: float = 0.1
+    optimizer: str = "sgd"
+    momentum: float = 0.9
+    nesterov: bool = False
+    augmentation: str = "standard"
+    model_kwargs: tuple = ()
+    notes: str = ""
+
+    def __post_init__(self):
+        v.check_positive_float("learning_rate", self.learning_rate)
+        v.check_positive_int("batch_size", self.batch_size)
+        v.check_float("weight_decay", self.weight_decay, low=0.0, high=1.0)
+        v.check_choice("schedule", self.schedule, SCHEDULES)
+        v.check_choice("milestone_unit", self.milestone_unit,
+                       MILESTONE_UNITS)
+        v.check_choice("optimizer", self.optimizer, ("sgd",))
+        v.check_float("momentum", self.momentum, low=0.0, high=1.0,
+                      high_inclusive=False)
+        v.check_bool("nesterov", self.nesterov)
+        v.check_choice("augmentation", self.augmentation, AUGMENTATIONS)
+        v.check_float("lr_decay", self.lr_decay, low=0.0, high=1.0)
+        if (self.epochs is None) == (self.iterations is None):
+            raise ValueError(
+                "Exactly one of `epochs` and `iterations` must be set. "
+                f"Received: epochs={self.epochs!r}, "
+                f"iterations={self.iterations!r}"
+            )
+        if self.epochs is not None:
+            v.check_positive_int("epochs", self.epochs)
+        else:
+            v.check_positive_int("iterations", self.iterations)
+        fractions = self.milestone_fractions()
+        if any(not 0.0 < f < 1.0 for f in fractions) or list(
+            fractions
+        ) != sorted(fractions):
+            raise ValueError(
+                "`milestones` must be increasing and lie strictly inside "
+                "the training length. Received: "
+                f"milestones={self.milestones!r} ({self.milestone_unit})"
+            )
+
+    @property
+    def length(self):
+        """Training length in the recipe's own unit (epochs or steps)."""
+        return self.epochs if self.epochs is not None else self.iterations
+
+    def milestone_fractions(self):
+        """Milestones as fractions of the recipe's training length."""
+        if self.milestone_unit == "fraction":
+            return tuple(float(m) for m in self.milestones)
+        if self.milestone_unit == "epoch" and self.epochs is None:
+            raise ValueError(
+                "`milestone_unit='epoch'` needs `epochs`. Received: "
+                f"epochs=None, iterations={self.iterations}"
+            )
+        if self.milestone_unit == "iteration" and self.iterations is None:
+            raise ValueError(
+                "`milestone_unit='iteration'` needs `iterations`. Received: "
+                f"iterations=None, epochs={self.epochs}"
+            )
+        return tuple(m / self.length for m in self.milestones)
+
+    def default_epochs(self, steps_per_epoch):
+        """Epochs of a run with `steps_per_epoch` steps per epoch."""
+        steps_per_epoch = v.check_positive_int("steps_per_epoch",
+                                               steps_per_epoch)
+        if self.epochs is not None:
+            return self.epochs
+        return max(1, int(round(self.iterations / steps_per_epoch)))
+
+    def boundaries(self, total_steps):
+        """Milestone steps of a run of `total_steps` optimizer steps: the
+        first step that uses each decayed rate."""
+        total_steps = v.check_positive_int("total_steps", total_steps)
+        return tuple(
+            int(round(f * total_steps)) for f in self.milestone_fractions()
+        )
+
+    def learning_rate_at(self, step, total_steps, learning_rate=None):
+        """Reference learning rate at `step` (0-based) of `total_steps`,
+        computed in plain Python (the optimizer uses
+        `keras_resvariants.training.make_schedule`)."""
+        lr = self.learning_rate if learning_rate is None else learning_rate
+        if self.schedule == "constant":
+            return lr
+        if self.schedule == "cosine":
+            t = min(step, total_steps) / total_steps
+            return lr * 0.5 * (1.0 + math.cos(math.pi * t))
+        passed = sum(step >= b for b in self.boundaries(total_steps))
+        return lr * self.lr_decay**passed
+
+    def with_overrides(self, **changes):
+        """A copy with some fields replaced (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self):
+        """JSON-friendly dict of the fields."""
+        out = dataclasses.asdict(self)
+        out["model_kwargs"] = dict(self.model_kwargs)
+        out["milestones"] = list(self.milestones)
+        return out
+
+
+_HE_NOTE = (
+    "He et al. (2016) CIFAR recipe: SGD momentum 0.9, lr 0.1 divided by 10 "
+    "at 32k and 48k iterations, stop at 64k, batch 128, weight decay 1e-4."
+)
+
+RECIPES = {
+    "ror": Recipe(
+        name="ror",
+        source="Shen & Gao 2018 (RoR), §4.1 'Implementation and Training'",
+        learning_rate=0.01, batch_size=128, weight_decay=1e-4, epochs=300,
+        milestones=(0.5, 0.75), milestone_unit="fraction",
+        notes="The paper gives no weight decay; 1e-4 (He et al.'s value, "
+              "used by the PyTorch CIFAR ResNet code) is our assumption.",
+    ),
+    "rgs_cifar": Recipe(
+        name="rgs_cifar",
+        source="Zhang et al. 2019 (RGSNet), §4.2 CIFAR-100",
+        learning_rate=0.1, batch_size=128, weight_decay=5e-4, epochs=164,
+        milestones=(82, 124), milestone_unit="epoch",
+    ),
+    "res_se_net": Recipe(
+        name="res_se_net",
+        source="Varshaneya et al. 2019 (Res-SE-Net), §5 and Table 3",
+        learning_rate=0.1, batch_size=128, weight_decay=1e-4,
+        iterations=64000, milestones=(32000, 48000),
+        milestone_unit="iteration",
+    ),
+    "seqconv": Recipe(
+        name="seqconv",
+        source="Huang et al. 2019 (SeqConv), §4.1 CIFAR",
+        learning_rate=0.1, batch_size=64, weight_decay=1e-4, epochs=300,
+        milestones=(150, 225), milestone_unit="epoch", nesterov=True,
+        model_kwargs=(("dropout", 0.1),),
+        notes="Zero-initialised second SeqConv layer of each block and the "
+              "Kaiming/fan-out initialisers are built into the SeqConv "
+              "builders (spec §1.3); dropout 0.1 before every SeqConv "
+              "except the first and before the blender.",
+    ),
+    "rir": Recipe(
+        name="rir",
+        source="He et al. 2016, §4.2 (the RiR paper reports only a grid "
+               "search, so we use the ResNet baseline's CIFAR schedule)",
+        learning_rate=0.1, batch_size=128, weight_decay=1e-4,
+        iterations=64000, milestones=(32000, 48000),
+        milestone_unit="iteration",
+        notes="RiR (Targ et al. 2016) states only 'best result found after "
+              "a grid search on hyperparameters including learning rate, "
+              "L2 penalty, initialization'. " + _HE_NOTE +
+              " He et al.'s 0.01 warm-up for ResNet-110 is not applied.",
+    ),
+    "ror_imagenet": Recipe(
+        name="ror_imagenet",
+        source="Shen & Gao 2018 (RoR), §4.1, ImageNet",
+        learning_rate=0.01, batch_size=128, weight_decay=1e-4, epochs=80,
+        milestones=(0.5, 0.75), milestone_unit="fraction",
+        notes="Weight decay not given in the paper; 1e-4 assumed.",
+    ),
+    "rgs_imagenet": Recipe(
+        name="rgs_imagenet",
+        source="Zhang et al. 2019 (RGSNet), §4.1 ImageNet",
+        learning_rate=0.05, batch_size=128, weight_decay=1e-4, epochs=90,
+        milestones=(30, 60), milestone_unit="epoch",
+        notes="The paper gives lr 0.05 at batch 128 (linear scaling of 0.1 "
+              "at 256), /10 every 30 epochs; 90 epochs and wd 1e-4 are the "
+              "standard ImageNet ResNet values it refers to.",
+    ),
+    "seqconv_imagenet": Recipe(
+        name="seqconv_imagenet",
+        source="Huang et al. 2019 (SeqConv), §4.1 ImageNet",
+        learning_rate=0.1, batch_size=256, weight_decay=1e-4, epochs=100,
+        milestones=(30, 60, 90), milestone_unit="epoch", nesterov=True,
+    ),
+    "quick": Recipe(
+        name="quick",
+        source="keras-resvariants smoke-run recipe (not from a paper)",
+        learning_rate=0.1, batch_size=128, weight_decay=5e-4, epochs=1,
+        schedule="cosine", nesterov=True,
+        notes="One cosine cycle: ~0.84 test accuracy on Fashion-MNIST "
+              "after 1 epoch of ResNet-20 (perf-notes §3).",
+    ),
+}
+
+# The recipe each model family was trained with in its paper; the plain
+# ResNet baselines use He et al.'s schedule (`rir` is exactly that).
+FAMILY_RECIPES = {
+    "resnet": "rir",
+    "ror": "ror",
+    "rgs": "rgs_cifar",
+    "res_se": "res_se_net",
+    "rir": "rir",
+    "seqconv": "seqconv",
+}
+
+
+def list_recipes():
+    """Recipe names, sorted."""
+    return sorted(RECIPES)
+
+
+def get_recipe(name):
+    """Returns the recipe `name` (a `Recipe` passes through).
+
+    Args:
+        name: a `RECIPES` key or a `Recipe`.
+    """
+    if isinstance(name, Recipe):
+        return name
+    v.check_choice("recipe", name, tuple(list_recipes()))
+    return RECIPES[name]
+
+
+def recipe_for_model(model_name):
+    """The recipe of a registered model's paper (`FAMILY_RECIPES`)."""
+    from keras_resvariants.models import model_info
+
+    family = model_info(model_name)["family"]
+    return get_recipe(FAMILY_RECIPES.get(family, "rir"))

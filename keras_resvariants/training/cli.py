@@ -1,0 +1,200 @@
+"""`resvariants train`: the command-line face of `training.train()`."""
+
+import argparse
+import json
+import shlex
+import sys
+
+from keras_resvariants import recipes as recipes_lib
+
+HELP = "Train a network on a dataset with a paper's recipe."
+
+EPILOG = """\
+examples:
+  resvariants train --model res_se_net_20 --dataset fashion_mnist \\
+      --recipe quick --output runs/quick
+  resvariants train --model ror_resnet_56 --dataset cifar10 --recipe auto \\
+      --data-dir ~/tensorflow_datasets --output runs/ror56
+  KERAS_BACKEND=jax resvariants train ... --coordinator 10.0.0.1:1234 \\
+      --num-processes 2 --process-id 0
+
+Rerunning the same command continues an interrupted run from its last
+finished epoch (the backup lives in OUTPUT/backup); --restart starts over.
+"""
+
+
+def _number(text):
+    """`0.1` -> float (fraction), `5000` -> int (count)."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
+
+
+def _key_value(text):
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(
+            f"expected KEY=VALUE, got {text!r}"
+        )
+    key, value = text.split("=", 1)
+    try:
+        value = json.loads(value)
+    except ValueError:
+        pass
+    return key, value
+
+
+def add_subcommand(subparsers):
+    """Adds the `train` subcommand to the `resvariants` parser."""
+    p = subparsers.add_parser(
+        "train", help=HELP, description=HELP, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", default="resnet_20",
+                   help="registry name, see keras_resvariants.list_models() "
+                        "(default: resnet_20)")
+    p.add_argument("--dataset", default="fashion_mnist",
+                   choices=("fashion_mnist", "cifar10", "cifar100",
+                            "imagenet2012"),
+                   help="default: fashion_mnist (local IDX files)")
+    p.add_argument("--recipe", default="auto",
+                   choices=("auto",) + tuple(recipes_lib.list_recipes()),
+                   help="'auto' = the paper recipe of the model's family "
+                        "(default)")
+    p.add_argument("--epochs", type=int,
+                   help="override the recipe's length (the schedule scales)")
+    p.add_argument("--batch-size", type=int, help="global batch size")
+    p.add_argument("--per-replica-batch-size", type=int,
+                   help="batch per replica (global = this x replicas)")
+    p.add_argument("--lr", type=float, dest="learning_rate",
+                   help="initial learning rate")
+    p.add_argument("--weight-decay", type=float,
+                   help="the papers' lambda: L2 term (lambda/2)*||w||^2 on "
+                        "kernels")
+    p.add_argument("--train-subset", type=int,
+                   help="train on the first N training images")
+    p.add_argument("--test-subset", type=int,
+                   help="evaluate on the first N test images")
+    p.add_argument("--validation-split", type=_number, default=0.0,
+                   help="fraction (0.1) or count (5000) of training images "
+                        "held out for validation")
+    p.add_argument("--no-test-curves", action="store_true",
+                   help="without a validation split, do not evaluate on "
+                        "the test set after every epoch")
+    p.add_argument("--steps-per-epoch", type=int)
+    p.add_argument("--output", default=None,
+                   help="output directory (default: "
+                        "runs/MODEL-DATASET-RECIPE)")
+    p.add_argument("--data-dir", help="dataset directory (tfds data_dir, "
+                                      "or the Fashion-MNIST IDX files)")
+    p.add_argument("--download", action="store_true",
+                   help="let tensorflow-datasets download")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--distribution", default="auto",
+                   choices=("auto", "none", "mirrored", "data_parallel"))
+    p.add_argument("--logical-cpus", type=int,
+                   help="split the CPU into N devices (testing)")
+    p.add_argument("--coordinator", dest="coordinator_address",
+                   help="HOST:PORT of process 0 (JAX multi-process)")
+    p.add_argument("--num-processes", type=int)
+    p.add_argument("--process-id", type=int)
+    p.add_argument("--model-arg", action="append", type=_key_value,
+                   default=[], metavar="KEY=VALUE",
+                   help="builder hyperparameter (JSON value), repeatable")
+    p.add_argument("--dtype-policy",
+                   help="e.g. mixed_float16 or mixed_bfloat16")
+    p.add_argument("--jit-compile", default="auto",
+                   choices=("auto", "on", "off"))
+    p.add_argument("--pipeline", default="auto",
+                   choices=("auto", "tf.data", "numpy"))
+    p.add_argument("--verbose", default="auto",
+                   choices=("auto", "0", "1", "2"),
+                   help="Keras fit verbosity (auto: progress bar)")
+    p.add_argument("--restart", action="store_true",
+                   help="discard the backup in OUTPUT and start over")
+    p.add_argument("--no-tensorboard", action="store_true")
+    p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--list-recipes", action="store_true",
+                   help="print the recipes and exit")
+    p.set_defaults(func=run)
+    return p
+
+
+def _print_recipes():
+    for name in recipes_lib.list_recipes():
+        r = recipes_lib.get_recipe(name)
+        length = (f"{r.epochs} epochs" if r.epochs is not None
+                  else f"{r.iterations} iterations")
+        if r.schedule == "step":
+            schedule = (f"/{round(1 / r.lr_decay)} at {list(r.milestones)} "
+                        f"({r.milestone_unit})")
+        else:
+            schedule = r.schedule
+        print(f"{name:17s} lr {r.learning_rate:g} {schedule}, batch "
+              f"{r.batch_size}, wd {r.weight_decay:g}, "
+              f"{'Nesterov ' if r.nesterov else ''}momentum {r.momentum}, "
+              f"{length}  [{r.source}]")
+
+
+def run(args):
+    """Runs `resvariants train`; returns the exit code."""
+    if args.list_recipes:
+        _print_recipes()
+        return 0
+    from keras_resvariants.training.train import train
+
+    recipe = args.recipe
+    output = args.output or (
+        f"runs/{args.model}-{args.dataset}-{recipe}"
+    )
+    verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
+    jit = {"auto": "auto", "on": True, "off": False}[args.jit_compile]
+    try:
+        result = train(
+            model=args.model,
+            dataset=args.dataset,
+            recipe=recipe,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            per_replica_batch_size=args.per_replica_batch_size,
+            learning_rate=args.learning_rate,
+            weight_decay=args.weight_decay,
+            train_subset=args.train_subset,
+            test_subset=args.test_subset,
+            validation_split=args.validation_split,
+            validate_on_test=not args.no_test_curves,
+            steps_per_epoch=args.steps_per_epoch,
+            output_dir=output,
+            data_dir=args.data_dir,
+            download=args.download,
+            seed=args.seed,
+            distribution=args.distribution,
+            logical_cpus=args.logical_cpus,
+            coordinator_address=args.coordinator_address,
+            num_processes=args.num_processes,
+            process_id=args.process_id,
+            model_kwargs=dict(args.model_arg),
+            dtype_policy=args.dtype_policy,
+            jit_compile=jit,
+            pipeline=args.pipeline,
+            verbose=verbose,
+            restart=args.restart,
+            tensorboard=not args.no_tensorboard,
+            plot=not args.no_plot,
+            command="resvariants " + " ".join(
+                shlex.quote(a) for a in sys.argv[1:]
+            ),
+        )
+    except (ValueError, FileNotFoundError, NotImplementedError) as error:
+        print(f"resvariants train: error: {error}", file=sys.stderr)
+        return 2
+    m = result.metrics
+    print(
+        f"test accuracy: {m['test_accuracy']:.4f} "
+        f"(cross-entropy {m['test_loss']:.4f}, {m['test_examples']} test "
+        f"images, {m['epochs_completed']}/{m['epochs']} epochs, "
+        f"{m['params']['trainable']:,} trainable parameters, "
+        f"{m['wall_time_s']:.0f} s)"
+    )
+    print(f"outputs: {result.output_dir}")
+    return 0

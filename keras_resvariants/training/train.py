@@ -1,0 +1,469 @@
+"""`train()`: a paper's training run with `model.fit`, on one or many
+devices, that survives being killed."""
+
+import dataclasses
+import importlib.util
+import json
+import os
+import shutil
+import sys
+import time
+
+import keras
+import numpy as np
+
+from keras_resvariants import _validation as v
+from keras_resvariants import data as data_lib
+from keras_resvariants import recipes as recipes_lib
+from keras_resvariants.training import callbacks as cb
+from keras_resvariants.training.distribution import setup_distribution
+from keras_resvariants.training.regularization import apply_weight_decay
+from keras_resvariants.training.schedules import make_optimizer
+from keras_resvariants.training.schedules import make_schedule
+
+# Fields that must not change between an interrupted run and its resumption
+# (the backup would not fit the new model or data).
+_RESUME_KEYS = ("model", "model_kwargs", "dataset", "recipe",
+                "global_batch_size", "seed", "train_subset",
+                "validation_split")
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What `train()` returns.
+
+    Attributes:
+        model: the trained `keras.Model` (last epoch's weights).
+        history: the `keras.callbacks.History` of this invocation (epochs
+            run now; a resumed run starts at the resumed epoch).
+        metrics: the dict written to `metrics.json`.
+        output_dir: the output directory, or `None`.
+    """
+
+    model: object
+    history: object
+    metrics: dict
+    output_dir: str | None
+
+
+def _versions():
+    out = {"keras": keras.__version__}
+    for name in ("tensorflow", "jax"):
+        if name in sys.modules:
+            out[name] = getattr(sys.modules[name], "__version__", "?")
+    from keras_resvariants.version import __version__
+
+    out["keras_resvariants"] = __version__
+    return out
+
+
+def _count(weights):
+    return int(sum(int(np.prod(w.shape)) for w in weights))
+
+
+def _build_model(model, info, model_kwargs, recipe):
+    shape = tuple(info.image_shape)
+    if callable(model) and not isinstance(model, str):
+        built = model(input_shape=shape, classes=info.num_classes,
+                      **model_kwargs)
+        return built, getattr(built, "name", "custom")
+    from keras_resvariants.models import create_model
+    from keras_resvariants.models import model_info
+
+    accepted = model_info(model)["hyperparameters"]
+    kwargs = {k: val for k, val in recipe.model_kwargs if k in accepted}
+    kwargs.update(model_kwargs)
+    built = create_model(model, input_shape=shape, classes=info.num_classes,
+                         **kwargs)
+    return built, model
+
+
+def _check_resume(path, config):
+    if not os.path.exists(path):
+        return
+    with open(path) as f:
+        previous = json.load(f)
+    changed = [
+        k for k in _RESUME_KEYS
+        if json.dumps(previous.get(k), sort_keys=True)
+        != json.dumps(config.get(k), sort_keys=True)
+    ]
+    if changed:
+        details = ", ".join(
+            f"{k}: {previous.get(k)!r} -> {config.get(k)!r}" for k in changed
+        )
+        raise ValueError(
+            f"The output directory {os.path.dirname(path)!r} holds an "
+            f"interrupted run with different settings ({details}). Use "
+            "another output directory, or `restart=True` (CLI: "
+            "`--restart`) to discard its backup."
+        )
+
+
+def train(model="resnet_20", dataset="fashion_mnist", recipe="auto", *,
+          epochs=None, batch_size=None, per_replica_batch_size=None,
+          learning_rate=None, weight_decay=None, train_subset=None,
+          test_subset=None, validation_split=0.0, validate_on_test=True,
+          steps_per_epoch=None, output_dir=None, data_dir=None,
+          download=False, seed=0, distribution="auto", logical_cpus=None,
+          coordinator_address=None, num_processes=None, process_id=None,
+          model_kwargs=None, dtype_policy=None, jit_compile="auto",
+          pipeline="auto", verbose="auto", restart=False, tensorboard=True,
+          plot=True, callbacks=(), command=None):
+    """Trains a network on a dataset with a paper's recipe.
+
+    Builds the network for the dataset's image shape and classes inside
+    the distribution scope, adds the recipe's L2 weight decay to its kernels
+    (`apply_weight_decay`), compiles SGD with the recipe's schedule, and
+    runs `model.fit` with Keras' progress bar. With `output_dir` it writes:
+
+    * `tensorboard/`: TensorBoard logs (needs TensorFlow installed);
+    * `log.csv`: one row per epoch (loss, accuracy, cross-entropy, their
+      validation counterparts, `lr`, `epoch_time_s`);
+    * `best.keras` (best validation accuracy so far) and `last.keras`;
+    * `metrics.json`: final test accuracy and cross-entropy, parameter
+      counts, epochs, wall time, devices, backend, recipe, command line;
+    * `curves.png`: training curves (needs matplotlib);
+    * `backup/` (`backup/worker{i}` per process in multi-process runs):
+      the `keras.callbacks.BackupAndRestore` state. Calling `train` again
+      with the same arguments continues from the last finished epoch.
+
+    Reference:
+        - The recipes of the five papers, see `keras_resvariants.recipes`.
+
+    Args:
+        model: registry name (see `keras_resvariants.list_models()`) or a
+            callable `(input_shape=..., classes=..., **model_kwargs)`
+            returning an uncompiled `keras.Model`. Defaults to
+            `"resnet_20"`.
+        dataset: `"fashion_mnist"`, `"cifar10"`, `"cifar100"` or
+            `"imagenet2012"`. Defaults to `"fashion_mnist"`.
+        recipe: a recipe name (`keras_resvariants.recipes.list_recipes()`),
+            a `Recipe`, or `"auto"`: the paper recipe of the model's
+            family (`"quick"` for a callable). Defaults to `"auto"`.
+        epochs: int. Overrides the recipe's length; the schedule is scaled
+            to it (see `keras_resvariants.recipes`).
+        batch_size: int. Global batch size. Defaults to the recipe's.
+        per_replica_batch_size: int. Alternatively, the batch per replica;
+            the global batch is this times the number of replicas.
+        learning_rate: float. Overrides the recipe's initial rate.
+        weight_decay: float. Overrides the recipe's λ.
+        train_subset: int. Train on the first N training examples only.
+        test_subset: int. Evaluate on the first N test examples only.
+        validation_split: fraction in (0, 1) or count of training examples
+            held out for validation (and for choosing `best.keras`).
+        validate_on_test: bool. Without a validation split, evaluate on the
+            test split after every epoch (the papers report test curves);
+            `best.keras` then tracks test accuracy, as `metrics.json` says.
+            Defaults to `True`.
+        steps_per_epoch: int. Overrides `train_examples // batch_size`.
+        output_dir: str. Where outputs and the backup go; `None` writes
+            nothing and cannot resume.
+        data_dir: dataset directory (see `keras_resvariants.data`).
+        download: bool. Let tfds download the data.
+        seed: int. Seeds weights, data order and augmentation.
+        distribution: `"auto"`, `"none"`, `"mirrored"` or
+            `"data_parallel"` (see `setup_distribution`).
+        logical_cpus: int. Split the CPU into this many devices (testing).
+        coordinator_address, num_processes, process_id: JAX multi-process
+            training (`keras.distribution.initialize`).
+        model_kwargs: dict of builder hyperparameters.
+        dtype_policy: e.g. `"mixed_float16"`; set for the run.
+        jit_compile: passed to `compile`. Defaults to `"auto"`.
+        pipeline: `"auto"`, `"tf.data"` or `"numpy"`.
+        verbose: passed to `fit` (`"auto"` shows the progress bar).
+        restart: bool. Discard an existing backup and log and start over.
+        tensorboard: bool. Write TensorBoard logs.
+        plot: bool. Write `curves.png`.
+        callbacks: extra `keras.callbacks.Callback`s, run after ours.
+        command: the command line to record in `metrics.json`.
+
+    Returns:
+        A `TrainResult`.
+
+    Raises:
+        ValueError: for invalid arguments or a resumed run whose settings
+            differ.
+        NotImplementedError: TensorFlow multi-worker training.
+        FileNotFoundError: missing data (the message says how to get it).
+
+    Example:
+
+    >>> result = keras_resvariants.training.train(
+    ...     "res_se_net_20", "fashion_mnist", "quick",
+    ...     train_subset=2048, output_dir="runs/smoke")
+    >>> result.metrics["test_accuracy"]
+    """
+    start = time.perf_counter()
+    data_lib.get_dataset_info(dataset)
+    seed = v.check_int("seed", seed)
+    v.check_bool("validate_on_test", validate_on_test)
+    v.check_bool("restart", restart)
+    model_kwargs = dict(model_kwargs or {})
+    if recipe == "auto":
+        recipe = (recipes_lib.recipe_for_model(model)
+                  if isinstance(model, str) else "quick")
+    recipe = recipes_lib.get_recipe(recipe)
+    if learning_rate is not None:
+        recipe = recipe.with_overrides(learning_rate=learning_rate)
+    if weight_decay is not None:
+        recipe = recipe.with_overrides(weight_decay=weight_decay)
+    if batch_size is not None and per_replica_batch_size is not None:
+        raise ValueError(
+            "Pass `batch_size` (global) or `per_replica_batch_size`, not "
+            f"both. Received: batch_size={batch_size!r}, "
+            f"per_replica_batch_size={per_replica_batch_size!r}"
+        )
+
+    plan = setup_distribution(
+        distribution, logical_cpus=logical_cpus,
+        coordinator_address=coordinator_address,
+        num_processes=num_processes, process_id=process_id,
+    )
+    if per_replica_batch_size is not None:
+        global_batch = data_lib.global_batch_size(per_replica_batch_size,
+                                                  plan.num_replicas)
+    else:
+        global_batch = v.check_positive_int(
+            "batch_size", batch_size or recipe.batch_size
+        )
+    if global_batch % plan.num_replicas:
+        raise ValueError(
+            f"`batch_size` must be divisible by the {plan.num_replicas} "
+            f"replicas. Received: batch_size={global_batch}"
+        )
+
+    previous_policy = keras.config.dtype_policy()
+    if dtype_policy is not None:
+        keras.config.set_dtype_policy(dtype_policy)
+    try:
+        return _run(
+            start=start, model=model, dataset=dataset, recipe=recipe,
+            epochs=epochs, global_batch=global_batch,
+            train_subset=train_subset, test_subset=test_subset,
+            validation_split=validation_split,
+            validate_on_test=validate_on_test,
+            steps_per_epoch=steps_per_epoch, output_dir=output_dir,
+            data_dir=data_dir, download=download, seed=seed, plan=plan,
+            model_kwargs=model_kwargs, jit_compile=jit_compile,
+            pipeline=pipeline, verbose=verbose, restart=restart,
+            tensorboard=tensorboard, plot=plot, callbacks=callbacks,
+            command=command,
+        )
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+
+
+def _run(*, start, model, dataset, recipe, epochs, global_batch,
+         train_subset, test_subset, validation_split, validate_on_test,
+         steps_per_epoch, output_dir, data_dir, download, seed, plan,
+         model_kwargs, jit_compile, pipeline, verbose, restart, tensorboard,
+         plot, callbacks, command):
+    """The body of `train` once arguments and devices are settled."""
+    keras.utils.set_random_seed(seed)
+
+    chief = plan.is_chief
+    paths = {}
+    initial_epoch = 0
+    if output_dir is not None:
+        output_dir = os.path.abspath(output_dir)
+        backup = os.path.join(output_dir, "backup")
+        if plan.process_count > 1:
+            backup = os.path.join(backup, f"worker{plan.process_index}")
+        # Every process saves checkpoints (saving is collective on JAX
+        # multi-process runs) and keeps a CSV log, so all make the same
+        # best-checkpoint decisions; the chief's go to `output_dir`, the
+        # others' into their own backup directory.
+        own = output_dir if chief else backup
+        paths = {
+            "backup": backup,
+            "csv": os.path.join(own, "log.csv"),
+            "best": os.path.join(own, "best.keras"),
+            "last": os.path.join(own, "last.keras"),
+            "metrics": os.path.join(output_dir, "metrics.json"),
+            "png": os.path.join(output_dir, "curves.png"),
+            "tensorboard": os.path.join(output_dir, "tensorboard"),
+            "config": os.path.join(output_dir, "run_config.json"),
+        }
+        os.makedirs(own, exist_ok=True)
+        if restart:
+            shutil.rmtree(backup, ignore_errors=True)
+            os.makedirs(own, exist_ok=True)
+            keys = ("csv", "config", "metrics") if chief else ("csv",)
+            for key in keys:
+                if os.path.exists(paths[key]):
+                    os.remove(paths[key])
+        initial_epoch = cb.read_backup_epoch(backup)
+
+    splits = data_lib.make_datasets(
+        dataset, batch_size=global_batch, data_dir=data_dir,
+        download=download, validation_split=validation_split,
+        train_subset=train_subset, test_subset=test_subset,
+        steps_per_epoch=steps_per_epoch,
+        augment=recipe.augmentation == "standard", seed=seed,
+        pipeline=pipeline, shard_index=plan.process_index,
+        num_shards=plan.process_count, initial_epoch=initial_epoch,
+    )
+    if epochs is None:
+        epochs = recipe.default_epochs(splits.steps_per_epoch)
+    epochs = v.check_positive_int("epochs", epochs)
+    total_steps = epochs * splits.steps_per_epoch
+
+    with plan.scope():
+        net, model_name = _build_model(model, splits.info, model_kwargs,
+                                       recipe)
+        decayed = apply_weight_decay(net, recipe.weight_decay)
+        optimizer = make_optimizer(recipe, total_steps)
+        net.compile(
+            optimizer=optimizer,
+            loss=keras.losses.SparseCategoricalCrossentropy(),
+            # Weighted, so the weight-0 padding of the evaluation batches
+            # is excluded (training batches carry no weights).
+            weighted_metrics=[
+                keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+                keras.metrics.SparseCategoricalCrossentropy(
+                    name="cross_entropy"
+                ),
+            ],
+            jit_compile=jit_compile,
+        )
+
+    run_config = {
+        "model": model_name,
+        "model_kwargs": model_kwargs,
+        "dataset": dataset,
+        "recipe": recipe.to_dict(),
+        "epochs": epochs,
+        "global_batch_size": global_batch,
+        "seed": seed,
+        "train_subset": train_subset,
+        "validation_split": validation_split,
+    }
+    if output_dir is not None and initial_epoch > 0:
+        _check_resume(paths["config"], run_config)
+    if output_dir is not None:
+        if chief:
+            with open(paths["config"], "w") as f:
+                json.dump(run_config, f, indent=2, sort_keys=True)
+        cb.truncate_csv_log(paths["csv"], initial_epoch)
+
+    if splits.validation is not None:
+        validation_data, validation_name = splits.validation, "held_out"
+    elif validate_on_test:
+        validation_data, validation_name = splits.test, "test"
+    else:
+        validation_data, validation_name = None, "none"
+    monitor = "val_accuracy" if validation_data is not None else "accuracy"
+
+    callback_list = [cb.EpochLogs(make_schedule(recipe, total_steps))]
+    if output_dir is not None:
+        previous = [r[monitor] for r in cb.read_csv_log(paths["csv"])
+                    if isinstance(r.get(monitor), float)]
+        callback_list.append(keras.callbacks.CSVLogger(paths["csv"],
+                                                       append=True))
+        callback_list.append(keras.callbacks.ModelCheckpoint(
+            paths["best"], monitor=monitor, mode="max", save_best_only=True,
+            initial_value_threshold=max(previous) if previous else None,
+        ))
+        callback_list.append(keras.callbacks.ModelCheckpoint(paths["last"]))
+        if chief and tensorboard and importlib.util.find_spec("tensorflow"):
+            callback_list.append(keras.callbacks.TensorBoard(
+                paths["tensorboard"], write_graph=False, profile_batch=0,
+            ))
+        callback_list.append(keras.callbacks.BackupAndRestore(
+            paths["backup"], delete_checkpoint=False))
+    callback_list.extend(callbacks)
+
+    fit_start = time.perf_counter()
+    history = net.fit(
+        splits.train,
+        epochs=epochs,
+        steps_per_epoch=splits.steps_per_epoch,
+        validation_data=validation_data,
+        callbacks=callback_list,
+        verbose=verbose,
+        shuffle=False,  # the pipelines shuffle, with their seed
+    )
+    fit_time = time.perf_counter() - fit_start
+    ran = list(history.epoch)
+
+    if validation_name == "test" and ran and ran[-1] == epochs - 1:
+        test_accuracy = float(history.history["val_accuracy"][-1])
+        test_loss = float(history.history["val_cross_entropy"][-1])
+    else:
+        result = net.evaluate(splits.test, verbose=0, return_dict=True)
+        test_accuracy = float(result["accuracy"])
+        test_loss = float(result["cross_entropy"])
+
+    rows = cb.read_csv_log(paths["csv"]) if output_dir else []
+    best = None
+    if rows and isinstance(rows[0].get(monitor), float):
+        top = max(rows, key=lambda r: r[monitor])
+        best = {"monitor": monitor, "value": top[monitor],
+                "epoch": int(top["epoch"]) + 1}
+    metrics = {
+        "test_accuracy": test_accuracy,
+        "test_loss": test_loss,
+        "test_loss_kind": "cross-entropy (no weight-decay term)",
+        "model": model_name,
+        "dataset": dataset,
+        "recipe": recipe.to_dict(),
+        "epochs": epochs,
+        "epochs_completed": (len(rows) if rows
+                             else (ran[-1] + 1 if ran else initial_epoch)),
+        "resumed_from_epoch": initial_epoch,
+        "epochs_run_now": len(ran),
+        "steps_per_epoch": splits.steps_per_epoch,
+        "total_steps": total_steps,
+        "lr_boundaries": list(recipe.boundaries(total_steps))
+        if recipe.schedule == "step" else [],
+        "global_batch_size": global_batch,
+        "per_replica_batch_size": global_batch // plan.num_replicas,
+        "train_examples": splits.train_examples,
+        "validation_examples": splits.validation_examples,
+        "test_examples": splits.test_examples,
+        "validation_data": validation_name,
+        "best": best,
+        "params": {
+            "trainable": _count(net.trainable_weights),
+            "non_trainable": _count(net.non_trainable_weights),
+            "total": int(net.count_params()),
+        },
+        "weight_decay": {
+            "lambda": recipe.weight_decay,
+            "l2_coefficient": recipe.weight_decay / 2.0,
+            "decayed_kernels": len(decayed),
+        },
+        "wall_time_s": None,
+        "fit_time_s": fit_time,
+        "train_time_s_all_runs": float(sum(
+            r["epoch_time_s"] for r in rows
+            if isinstance(r.get("epoch_time_s"), float)
+        )) if rows else fit_time,
+        "distribution": plan.describe(),
+        "devices": list(plan.devices),
+        "backend": keras.backend.backend(),
+        "dtype_policy": keras.config.dtype_policy().name,
+        "pipeline": splits.pipeline,
+        "seed": seed,
+        "versions": _versions(),
+        "command": command if command is not None else " ".join(sys.argv),
+        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    if output_dir is not None:
+        net.save(paths["last"])  # on every process: collective on JAX
+    if output_dir is not None and chief:
+        if plot:
+            cb.plot_curves(paths["csv"], paths["png"],
+                           f"{model_name} on {dataset} ({recipe.name})")
+        metrics["outputs"] = {
+            k: os.path.relpath(p, output_dir) for k, p in paths.items()
+            if os.path.exists(p)
+        }
+        metrics["wall_time_s"] = time.perf_counter() - start
+        with open(paths["metrics"], "w") as f:
+            json.dump(metrics, f, indent=2, sort_keys=True)
+    else:
+        metrics["wall_time_s"] = time.perf_counter() - start
+    return TrainResult(model=net, history=history, metrics=metrics,
+                       output_dir=output_dir)
