@@ -30,10 +30,12 @@ def _heavy(key):
         f"_{depth}" in key for depth in (101, 110, 152, 164))
 
 
-MODELS = [
-    pytest.param(key, marks=pytest.mark.slow) if _heavy(key) else key
-    for key in kr.list_models()
-]
+def _params(*values):
+    marks = [pytest.mark.slow] if _heavy(values[0]) else []
+    return pytest.param(*values, marks=marks, id="-".join(values))
+
+
+MODELS = [_params(key) for key in kr.list_models()]
 # `pooling="max"` is the same code for every network: one per family.
 MAX_POOL_MODELS = ["resnet_20", "res_se_net_20", "ror_resnet_56", "rgsnet",
                    "rir_net_32", "rir_net_18_wide", "seq_resnet",
@@ -73,7 +75,8 @@ def test_notop_any_channels_and_sizes(key):
 
 @pytest.mark.parametrize(
     "key,pooling",
-    [(key, "avg") for key in MODELS] + [(k, "max") for k in MAX_POOL_MODELS],
+    [_params(key, "avg") for key in kr.list_models()]
+    + [_params(key, "max") for key in MAX_POOL_MODELS],
 )
 def test_pooling_four_channels(key, pooling):
     entry = _entry(key)
