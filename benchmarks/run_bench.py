@@ -1,7 +1,7 @@
 """Thin wrapper: `python benchmarks/run_bench.py [ARGS]` is
 `resvariants bench [ARGS]`, e.g.
 
-    python benchmarks/run_bench.py --quick --output bench_results
+    python benchmarks/run_bench.py --quick --output bench_out
     python benchmarks/run_bench.py --groups ror rg --output /tmp/b
     python benchmarks/run_bench.py --accuracy --epochs 1 --seeds 0
     KERAS_BACKEND=jax python benchmarks/run_bench.py --quick

@@ -230,7 +230,7 @@ def render_markdown(result):
 
 def run_accuracy(families=None, *, epochs=3, seeds=(0, 1, 2),
                  batch_size=128, train_limit=None, test_limit=None,
-                 data_dir=None, output_dir="bench_results", log=print):
+                 data_dir=None, output_dir="bench_out", log=print):
     """Trains and scores every pair; writes `accuracy.json` and
     `accuracy.md` in `output_dir`. Returns the result dict."""
     import datetime

@@ -25,8 +25,8 @@ def add_subcommand(subparsers):
     parser.add_argument("--profile", choices=("quick", "full", "smoke"),
                         default=None,
                         help="explicit profile (overrides --quick)")
-    parser.add_argument("--output", default="bench_results",
-                        help="output directory (default: bench_results)")
+    parser.add_argument("--output", default="bench_out",
+                        help="output directory (default: bench_out)")
     parser.add_argument("--groups", nargs="+", choices=GROUP_NAMES,
                         metavar="GROUP",
                         help="only these groups: " + ", ".join(GROUP_NAMES))

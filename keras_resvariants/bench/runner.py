@@ -24,6 +24,7 @@ from keras_resvariants.bench import analysis
 from keras_resvariants.bench import report
 from keras_resvariants.bench import stats
 from keras_resvariants.bench.groups import GROUP_NAMES
+from keras_resvariants.bench.groups import default_groups
 from keras_resvariants.bench.groups import get_profile
 
 
@@ -101,14 +102,15 @@ def run_group_process(group, profile, *, seed=0, jit_compile=False,
             return json.load(f)
 
 
-def run_suite(groups=None, *, profile="quick", output_dir="bench_results",
+def run_suite(groups=None, *, profile="quick", output_dir="bench_out",
               retries=None, tolerance=stats.DEFAULT_TOLERANCE, seed=0,
               jit_compile=False, timeout=None, log=print, runner=None):
     """Runs every group, re-running contaminated ones, and writes the
     report.
 
     Args:
-        groups: group names (default: all, `groups.GROUP_NAMES`).
+        groups: group names (default: the profile's,
+            `groups.default_groups(profile)`).
         profile: `"quick"`, `"full"` or `"smoke"`.
         output_dir: where `results.json`, `benchmarks.md` and
             `benchmarks.png` go (created if needed).
@@ -131,7 +133,7 @@ def run_suite(groups=None, *, profile="quick", output_dir="bench_results",
     log = log or (lambda line: None)
     runner = runner or run_group_process
     profile = get_profile(profile)
-    groups = list(groups or GROUP_NAMES)
+    groups = list(groups or default_groups(profile))
     unknown = [g for g in groups if g not in GROUP_NAMES]
     if unknown:
         raise ValueError(

@@ -7,7 +7,10 @@ every trainable weight and an SGD (momentum 0.9) update, exactly the step
 around one layer) is timed on forward + backward: the gradient of a fixed
 random projection of its outputs with respect to its inputs and its
 trainable weights (no optimizer), the layer microbenchmark of perf-notes
-§2. Inference is the forward pass with `training=False`.
+§2. The loss is quadratic in the outputs (sum(out² · P) / 2) so that the
+backward pass needs the forward values: with a loss linear in the output,
+TensorFlow prunes the forward pass of a bare linear layer (a plain
+`Conv2D` baseline) and the baseline would look cheaper than it is. Inference is the forward pass with `training=False`.
 
 Inputs are synthetic and already on the device (no input pipeline in the
 timed region). Every call blocks until its result is computed, so that a
@@ -209,8 +212,11 @@ class CompiledCandidate:
 
 
 def _projected_sum(outputs, projections):
+    # Quadratic, not linear, in the outputs: d/d(out) = out * P keeps the
+    # forward pass of a linear layer in the gradient's graph.
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     total = 0.0
     for out, proj in zip(outputs, projections):
-        total = total + keras.ops.sum(keras.ops.cast(out, "float32") * proj)
+        out = keras.ops.cast(out, "float32")
+        total = total + 0.5 * keras.ops.sum(keras.ops.square(out) * proj)
     return total

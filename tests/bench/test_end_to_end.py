@@ -77,8 +77,8 @@ def test_cli_writes_table_chart_and_json(tmp_path):
 def test_before_candidate_is_the_same_network_through_keras_grouped_conv():
     import numpy as np
 
-    from keras_resvariants.bench.groups import with_keras_grouped_convs
     from keras_resvariants.bench.groups import registry_model
+    from keras_resvariants.bench.groups import with_keras_grouped_convs
     from keras_resvariants.layers import GroupedConv2D
 
     build = registry_model("resnext_29", 8, cardinality=2, base_width=4)
