@@ -1,23 +1,28 @@
 """`resvariants bench --accuracy`: each family's small network against its
 baseline on Fashion-MNIST, with the same training budget and seeds.
 
-Every network of a family's pair is trained with the same recipe (SGD with
-momentum 0.9 and decoupled weight decay 5e-4, cosine learning rate from
-0.1, batch 128, pad-4 random crop + horizontal flip, inputs standardised)
-for the same number of epochs and seeds, then scored on the test set (all
-10,000 images by default). The report gives mean ± standard deviation per
-network and the paired (same seed) difference to the baseline.
+Every network of a family's pair is trained by `resvariants train` (one
+process per run, so runs are isolated, resumable and leave the usual run
+directory: `.keras` models, `metrics.json`, logs) with the same recipe
+(`quick` by default: Nesterov SGD 0.9 with a cosine learning rate from 0.1,
+batch 128, L2 5e-4 on kernels, pad-4 random crop + horizontal flip,
+standardised inputs), the same number of epochs and the same seeds, then
+scored on the test set (all 10,000 images by default). The report gives
+mean ± standard deviation per network and the paired (same seed)
+difference to the baseline. Rerunning the same command skips finished runs
+and resumes interrupted ones.
 
-Budget on 2 CPU cores (perf-notes §3): ~3.5 min per ResNet-20 epoch, so
-the default 5 families x 2-3 networks x 3 seeds x 3 epochs is a
-multi-hour job; `--epochs`, `--seeds`, `--families` and `--train-limit`
-trade accuracy for time.
+Budget on 2 CPU cores: ~2.5 min per ResNet-20 epoch on the 60,000 training
+images; the deeper networks cost proportionally more, so all five families
+x 3 seeds x 3 epochs is a multi-hour job; `--epochs`, `--seeds`,
+`--families` and `--train-limit` trade accuracy for time.
 """
 
 import dataclasses
 import json
 import os
-import time
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -31,12 +36,10 @@ class Entry:
     label: str
     hparams: tuple = ()
 
-    def build(self, input_shape, classes):
-        from keras_resvariants.models import create_model
-
-        return create_model(self.key, input_shape=input_shape,
-                            classes=classes, classifier_activation=None,
-                            **dict(self.hparams))
+    def run_name(self, recipe, epochs, seed):
+        """Directory name of one training run of this entry."""
+        hp = "".join(f"-{k}{v}" for k, v in self.hparams)
+        return f"{self.key}{hp}-{recipe}-e{epochs}-s{seed}"
 
 
 # family -> (claim, baseline, variants...). Small CIFAR-style networks that
@@ -48,10 +51,8 @@ PAIRS = {
         Entry("res_se_net_20", "Res-SE-Net-20"),
     ),
     "ror": (
-        "RoR: Refine/Represent beats stochastic depth and the plain net.",
+        "RoR: Refine/Represent beats the plain (bottleneck) ResNet.",
         Entry("resnet_56_bottleneck", "ResNet-56 bottleneck (w=16)",
-              (("width", 16),)),
-        Entry("sdepth_resnet_56", "SDepth ResNet-56 (w=16)",
               (("width", 16),)),
         Entry("ror_resnet_56", "RoR ResNet-56 (w=16)", (("width", 16),)),
     ),
@@ -59,92 +60,76 @@ PAIRS = {
         "RGSNet: RG shortcuts beat identity shortcuts.",
         Entry("resnet_cifar", "ResNet-26 (w=0.25)",
               (("depth", 26), ("width", 0.25))),
-        Entry("rgsnet", "b-RGSNet-26 (w=0.25)",
-              (("depth", 26), ("width", 0.25), ("variant", "b"))),
         Entry("rgsnet", "Res-RGSNet-26 (w=0.25)",
               (("depth", 26), ("width", 0.25), ("variant", "res"))),
     ),
     "rir": (
-        "RiR: the two-stream net beats the ResNet of the same size.",
+        "RiR: the two-stream net beats the ResNet of the same depth.",
         Entry("resnet_32", "ResNet-32"),
         Entry("rir_net_32", "RiR-32"),
     ),
     "seqconv": (
         "SeqConv: a SeqResNet beats a plain ResNet of similar cost.",
-        Entry("resnet_32", "ResNet-32"),
-        Entry("seq_resnet", "SeqResNet k16 r2", (("k", 16), ("r", 2))),
+        Entry("resnet_20", "ResNet-20"),
+        Entry("seq_resnet", "SeqResNet k8 r1", (("k", 8), ("r", 1))),
     ),
 }
 
 
-def load_data(data_dir=None, train_limit=None, test_limit=None):
-    """Standardised Fashion-MNIST arrays `(x_train, y_train, x_test,
-    y_test)` as float32 / int32 (via `keras_resvariants.data`)."""
-    from keras_resvariants import data
-
-    info = data.get_dataset_info("fashion_mnist")
-    (x_train, y_train), (x_test, y_test) = data.load_fashion_mnist(data_dir)
-    if train_limit is not None:
-        x_train, y_train = x_train[:train_limit], y_train[:train_limit]
-    if test_limit is not None:
-        x_test, y_test = x_test[:test_limit], y_test[:test_limit]
-    return x_train, np.asarray(y_train), x_test, np.asarray(y_test), info
-
-
-def train_and_score(entry, arrays, *, epochs, seed, batch_size=128,
-                    log=None):
-    """Trains `entry` with the shared recipe and scores it on the test set.
-
-    Args:
-        entry: `Entry`.
-        arrays: `(x_train, y_train, x_test, y_test, info)` from
-            `load_data` (uint8 images; normalised here).
-        epochs, seed, batch_size: the budget.
+def train_and_score(entry, *, epochs, seed, output_dir, recipe="quick",
+                    batch_size=None, train_limit=None, test_limit=None,
+                    data_dir=None, verbose=2):
+    """Trains `entry` with `resvariants train` in a subprocess (skipped when
+    its run directory already holds a finished run) and returns its
+    record.
 
     Returns:
-        `(model, record)`: the trained model and a dict with the test
-        accuracy, examples scored, parameters and wall time.
+        dict with the run directory, test accuracy and cross-entropy,
+        examples used, parameters and training wall time (all runs of a
+        resumed training), read from the run's `metrics.json`.
     """
-    from keras_resvariants import data
-
-    x_train, y_train, x_test, y_test, info = arrays
-    keras.utils.set_random_seed(seed)
-    model = entry.build(info.image_shape, info.num_classes)
-    steps = epochs * -(-len(x_train) // batch_size)
-    model.compile(
-        optimizer=keras.optimizers.SGD(
-            keras.optimizers.schedules.CosineDecay(0.1, max(1, steps)),
-            momentum=0.9, weight_decay=5e-4,
-        ),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-    )
-    rng = np.random.default_rng(seed)
-    test = data.normalize_numpy(x_test, info)
-    started = time.time()
-    for epoch in range(epochs):
-        augmented = data.crop_flip_numpy(np.asarray(x_train), rng,
-                                         info.crop_padding)
-        model.fit(data.normalize_numpy(augmented, info), y_train,
-                  batch_size=batch_size, epochs=1, shuffle=True, verbose=0)
-        if log:
-            log(f"    {entry.label} seed {seed}: epoch {epoch + 1}/{epochs}")
-    train_s = time.time() - started
-    logits = model.predict(test, batch_size=512, verbose=0)
-    accuracy = float(np.mean(np.argmax(logits, axis=-1) == y_test))
-    record = {
+    run_dir = os.path.join(output_dir, entry.run_name(recipe, epochs, seed))
+    metrics_path = os.path.join(run_dir, "metrics.json")
+    metrics = _read_json(metrics_path)
+    if not metrics or metrics.get("epochs_completed") != epochs:
+        command = [
+            sys.executable, "-m", "keras_resvariants.cli", "train",
+            "--model", entry.key, "--dataset", "fashion_mnist",
+            "--recipe", recipe, "--epochs", str(epochs),
+            "--seed", str(seed), "--output", run_dir,
+            "--verbose", str(verbose), "--no-test-curves",
+        ]
+        for flag, value in (("--batch-size", batch_size),
+                            ("--train-subset", train_limit),
+                            ("--test-subset", test_limit),
+                            ("--data-dir", data_dir)):
+            if value is not None:
+                command += [flag, str(value)]
+        for name, value in entry.hparams:
+            command += ["--model-arg", f"{name}={json.dumps(value)}"]
+        subprocess.run(command, check=True)
+        metrics = _read_json(metrics_path)
+    return {
         "key": entry.key,
         "label": entry.label,
         "hparams": dict(entry.hparams),
         "seed": seed,
-        "epochs": epochs,
-        "train_examples": int(len(x_train)),
-        "test_examples": int(len(x_test)),
-        "test_accuracy": accuracy,
-        "params": int(sum(int(np.prod(w.shape))
-                          for w in model.trainable_weights)),
-        "train_s": train_s,
+        "epochs": metrics["epochs_completed"],
+        "run_dir": run_dir,
+        "train_examples": metrics["train_examples"],
+        "test_examples": metrics["test_examples"],
+        "test_accuracy": metrics["test_accuracy"],
+        "test_loss": metrics.get("test_loss"),
+        "params": metrics["params"]["trainable"],
+        "train_s": metrics["train_time_s_all_runs"],
     }
-    return model, record
+
+
+def _read_json(path):
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
 
 
 def summarize_family(records, baseline_label):
@@ -196,19 +181,21 @@ def render_markdown(result):
         f"- Date: {result['date']}; Fashion-MNIST, "
         f"{result['train_examples']:,} training / "
         f"{result['test_examples']:,} test images; {result['epochs']} "
-        f"epoch(s), batch {result['batch_size']}, seeds "
+        f"epoch(s) of the `{result['recipe']}` recipe, seeds "
         f"{result['seeds']}; backend `{result['backend']}`.",
-        "- Recipe: SGD momentum 0.9, weight decay 5e-4, cosine LR from "
-        "0.1, pad-4 crop + flip, standardised inputs; test accuracy on the "
-        "images above. Δ = paired (same seed) difference to the "
-        "baseline, mean ± std.",
+        "- Each run is `resvariants train`; test accuracy on the images "
+        "above. Δ = paired (same seed) difference to the baseline, "
+        "mean ± std.",
         "",
         "| family | network | params | seeds | test accuracy | Δ vs "
-        "baseline | verdict |",
-        "|---|---|---|---|---|---|---|",
+        "baseline | verdict | train min |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for family, fam in result["families"].items():
         params = {r["label"]: r["params"] for r in fam["records"]}
+        minutes = {}
+        for r in fam["records"]:
+            minutes.setdefault(r["label"], []).append(r["train_s"] / 60)
         for i, row in enumerate(fam["summary"]):
             delta = "–"
             if row.get("delta_mean") is not None:
@@ -219,7 +206,8 @@ def render_markdown(result):
                 f"{' (baseline)' if i == 0 else ''} | "
                 f"{params[row['label']]:,} | {row['n']} | "
                 f"{100 * row['mean']:.2f} ± {100 * row['std']:.2f} % | "
-                f"{delta} | {row.get('verdict', '')} |"
+                f"{delta} | {row.get('verdict', '')} | "
+                f"{np.mean(minutes[row['label']]):.1f} |"
             )
     lines.append("")
     for family, fam in result["families"].items():
@@ -229,10 +217,12 @@ def render_markdown(result):
 
 
 def run_accuracy(families=None, *, epochs=3, seeds=(0, 1, 2),
-                 batch_size=128, train_limit=None, test_limit=None,
-                 data_dir=None, output_dir="bench_out", log=print):
+                 recipe="quick", batch_size=None, train_limit=None,
+                 test_limit=None, data_dir=None, output_dir="bench_out",
+                 log=print):
     """Trains and scores every pair; writes `accuracy.json` and
-    `accuracy.md` in `output_dir`. Returns the result dict."""
+    `accuracy.md` in `output_dir` (run directories under
+    `output_dir/runs/`). Returns the result dict."""
     import datetime
 
     log = log or (lambda line: None)
@@ -243,15 +233,13 @@ def run_accuracy(families=None, *, epochs=3, seeds=(0, 1, 2),
             f"Unknown accuracy families {unknown}. Accepted: "
             f"{', '.join(PAIRS)}"
         )
-    arrays = load_data(data_dir, train_limit, test_limit)
     result = {
         "date": datetime.datetime.now().astimezone().isoformat(
             timespec="seconds"),
+        "recipe": recipe,
         "epochs": epochs,
         "seeds": list(seeds),
         "batch_size": batch_size,
-        "train_examples": int(len(arrays[0])),
-        "test_examples": int(len(arrays[2])),
         "backend": keras.backend.backend(),
         "families": {},
     }
@@ -262,14 +250,17 @@ def run_accuracy(families=None, *, epochs=3, seeds=(0, 1, 2),
         for seed in seeds:
             for entry in (baseline, *variants):
                 log(f"[{family}] {entry.label}, seed {seed}")
-                _, record = train_and_score(entry, arrays, epochs=epochs,
-                                            seed=seed, batch_size=batch_size,
-                                            log=log)
-                keras.backend.clear_session()
+                record = train_and_score(
+                    entry, epochs=epochs, seed=seed, recipe=recipe,
+                    output_dir=os.path.join(output_dir, "runs"),
+                    batch_size=batch_size, train_limit=train_limit,
+                    test_limit=test_limit, data_dir=data_dir)
                 log(f"[{family}] {entry.label}, seed {seed}: "
                     f"{100 * record['test_accuracy']:.2f}% "
                     f"({record['train_s']:.0f} s)")
                 records.append(record)
+        result["train_examples"] = records[0]["train_examples"]
+        result["test_examples"] = records[0]["test_examples"]
         result["families"][family] = {
             "claim": claim,
             "records": records,

@@ -49,7 +49,10 @@ def add_subcommand(subparsers):
                      help="accuracy pairs to run (default: all)")
     acc.add_argument("--epochs", type=int, default=3)
     acc.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    acc.add_argument("--batch-size", type=int, default=128)
+    acc.add_argument("--recipe", default="quick",
+                     help="training recipe of every run (default: quick)")
+    acc.add_argument("--batch-size", type=int, default=None,
+                     help="global batch (default: the recipe's)")
     acc.add_argument("--train-limit", type=int, default=None,
                      help="use only the first N training images")
     acc.add_argument("--test-limit", type=int, default=None,
@@ -67,7 +70,7 @@ def run(args):
 
         accuracy.run_accuracy(
             families=args.families, epochs=args.epochs, seeds=args.seeds,
-            batch_size=args.batch_size, train_limit=args.train_limit,
+            recipe=args.recipe, batch_size=args.batch_size, train_limit=args.train_limit,
             test_limit=args.test_limit, data_dir=args.data_dir,
             output_dir=args.output, log=print,
         )

@@ -27,20 +27,37 @@ def tiny_fashion_mnist(tmp_path):
     return str(tmp_path)
 
 
-def test_score_is_the_test_accuracy_of_the_trained_model(tiny_fashion_mnist):
-    arrays = accuracy.load_data(tiny_fashion_mnist, test_limit=20)
-    entry = accuracy.PAIRS["res_se"][2]
-    model, record = accuracy.train_and_score(entry, arrays, epochs=1,
-                                             seed=0, batch_size=16)
+def test_score_is_the_test_accuracy_of_the_trained_model(tiny_fashion_mnist,
+                                                        tmp_path):
+    import keras
+
     from keras_resvariants import data
 
-    x_test, y_test, info = arrays[2], arrays[3], arrays[4]
-    logits = model.predict(data.normalize_numpy(x_test, info), verbose=0)
-    expected = np.mean(np.argmax(logits, -1) == y_test)
+    entry = accuracy.PAIRS["res_se"][2]
+    record = accuracy.train_and_score(
+        entry, epochs=1, seed=0, batch_size=16, test_limit=20,
+        data_dir=tiny_fashion_mnist, output_dir=str(tmp_path), verbose=0)
+    assert record["run_dir"] == str(tmp_path / "res_se_net_20-quick-e1-s0")
+    # Independent re-scoring of the saved model on the same test images.
+    model = keras.models.load_model(f"{record['run_dir']}/last.keras")
+    info = data.get_dataset_info("fashion_mnist")
+    (_, _), (x_test, y_test) = data.load_fashion_mnist(tiny_fashion_mnist)
+    logits = model.predict(data.normalize_numpy(x_test[:20], info),
+                           verbose=0)
+    expected = np.mean(np.argmax(logits, -1) == np.asarray(y_test[:20]))
     assert record["test_accuracy"] == pytest.approx(expected)
     assert record["test_examples"] == 20 and record["train_examples"] == 48
     assert record["params"] == sum(int(np.prod(w.shape))
                                    for w in model.trainable_weights)
+    # A finished run is read back, not retrained.
+    mtime = (tmp_path / "res_se_net_20-quick-e1-s0" / "metrics.json"
+             ).stat().st_mtime
+    again = accuracy.train_and_score(
+        entry, epochs=1, seed=0, batch_size=16, test_limit=20,
+        data_dir=tiny_fashion_mnist, output_dir=str(tmp_path), verbose=0)
+    assert again == record
+    assert (tmp_path / "res_se_net_20-quick-e1-s0" / "metrics.json"
+            ).stat().st_mtime == mtime
 
 
 def test_summary_statistics_from_known_accuracies():
@@ -67,18 +84,19 @@ def test_run_accuracy_writes_reports(tiny_fashion_mnist, tmp_path,
                                      monkeypatch):
     # The cheapest pair, so the test stays fast.
     monkeypatch.setitem(accuracy.PAIRS, "rir", (
-        "claim", accuracy.Entry("resnet_20", "ResNet-20"),
-        accuracy.Entry("res_se_net_20", "Res-SE-Net-20")))
+        "claim", accuracy.Entry("resnet_cifar", "ResNet-26",
+                                (("depth", 26), ("width", 0.25))),
+        accuracy.Entry("rir_net", "RiR-8", (("blocks_per_stage", 1),))))
     out = tmp_path / "out"
     result = accuracy.run_accuracy(
         ["rir"], epochs=1, seeds=[0], batch_size=16, test_limit=24,
         data_dir=tiny_fashion_mnist, output_dir=str(out), log=None)
     labels = [r["label"] for r in result["families"]["rir"]["records"]]
-    assert labels == ["ResNet-20", "Res-SE-Net-20"]
+    assert labels == ["ResNet-26", "RiR-8"]
     with open(out / "accuracy.json") as f:
         assert json.load(f)["test_examples"] == 24
     md = (out / "accuracy.md").read_text()
-    assert "| rir | ResNet-20 (baseline) |" in md and "Res-SE-Net-20" in md
+    assert "| rir | ResNet-26 (baseline) |" in md and "RiR-8" in md
     with pytest.raises(ValueError, match="families"):
         accuracy.run_accuracy(["nope"], data_dir=tiny_fashion_mnist,
                               output_dir=str(out), log=None)
