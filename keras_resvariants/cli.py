@@ -14,6 +14,8 @@ import sys
 SUBCOMMANDS = (
     "keras_resvariants.training.cli",
     "keras_resvariants.bench.cli",
+    "keras_resvariants.tuning.cli",
+    "keras_resvariants.serving.cli",
 )
 
 

@@ -78,7 +78,9 @@ class Preprocessing:
 def get_preprocessing(preprocessing):
     """Resolves `preprocessing` to a `Preprocessing`.
 
-    Accepts a `Preprocessing`, its config dict, or a dataset name of
+    Accepts a `Preprocessing`, its config dict, the name (`"arch.tag"`,
+    e.g. `"resnet_20.fashion_mnist"`) or `WeightsRecord` of published
+    weights (their recorded preprocessing), or a dataset name of
     `keras_resvariants.data.DATASETS` (e.g. `"fashion_mnist"`).
     """
     if isinstance(preprocessing, Preprocessing):
@@ -86,13 +88,22 @@ def get_preprocessing(preprocessing):
     if isinstance(preprocessing, dict):
         return Preprocessing.from_config(preprocessing)
     from keras_resvariants import data
+    from keras_resvariants.weights import registry
 
+    if isinstance(preprocessing, registry.WeightsRecord):
+        return preprocessing.preprocessing
     if isinstance(preprocessing, str) and preprocessing in data.DATASETS:
         info = data.DATASETS[preprocessing]
         return Preprocessing(info.mean, info.std)
+    if isinstance(preprocessing, str) and (
+        preprocessing in registry.list_weights()
+    ):
+        return registry.weights_info(preprocessing).preprocessing
     raise ValueError(
-        "`preprocessing` must be a Preprocessing, its config dict or one "
-        f"of the dataset names {tuple(data.DATASETS)}. Received: "
+        "`preprocessing` must be a Preprocessing, its config dict, the name "
+        "of published weights (`arch.tag`; published: "
+        f"{', '.join(registry.list_weights()) or 'none'}) or one of the "
+        f"dataset names {tuple(data.DATASETS)}. Received: "
         f"preprocessing={preprocessing!r}"
     )
 
@@ -101,9 +112,23 @@ def preprocess_input(x, preprocessing="fashion_mnist"):
     """Raw images (`uint8` or float in `[0, 255]`, channels last) to network
     inputs, like `keras.applications.*.preprocess_input`.
 
+    Each set of published weights records the transform it was trained
+    with; pass its name to apply exactly that transform.
+
     Args:
         x: images, `(..., height, width, channels)`.
-        preprocessing: what the weights were trained with: a dataset name,
-            a `Preprocessing` or its config.
+        preprocessing: what the weights were trained with: the name of
+            published weights (`"resnet_20.fashion_mnist"`) or their
+            `WeightsRecord`, a dataset name, a `Preprocessing` or its
+            config. Defaults to `"fashion_mnist"` (the dataset's
+            statistics).
+
+    Returns:
+        A float32 tensor of the shape of `x` (`keras.ops`, any backend).
+
+    Example:
+
+    >>> x = keras_resvariants.preprocess_input(
+    ...     images, "resnet_20.fashion_mnist")
     """
     return get_preprocessing(preprocessing)(x)

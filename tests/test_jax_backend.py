@@ -14,15 +14,24 @@ import pytest
 
 from tests.testing import REPO_ROOT
 
+# One subprocess per test file, so that pytest-xdist spreads them over the
+# workers instead of running one long serial job at the end of the suite.
+JAX_TEST_FILES = sorted(
+    f"tests/layers/{name}"
+    for name in os.listdir(os.path.join(REPO_ROOT, "tests", "layers"))
+    if name.startswith("test_") and name.endswith(".py")
+) + ["tests/models/test_families_smoke.py"]
+
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                     reason="launched from the default-backend run only")
-def test_layers_and_families_pass_on_jax():
+@pytest.mark.parametrize("path", JAX_TEST_FILES)
+def test_passes_on_jax(path):
     pytest.importorskip("jax")
     env = dict(os.environ, KERAS_BACKEND="jax")
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-         "tests/layers", "tests/models/test_families_smoke.py"],
+         "-p", "no:xdist", path],
         cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=1500,
     )
     tail = result.stdout[-6000:] + result.stderr[-3000:]

@@ -9,6 +9,8 @@ from keras_resvariants.blocks import specs as s
 from keras_resvariants.blocks.context import BuildContext
 from keras_resvariants.blocks.network import apply_features
 from keras_resvariants.models._input_shape import resolve_input_shape
+from keras_resvariants.weights import loading
+from keras_resvariants.weights import registry
 
 POOLINGS = (None, "avg", "max")
 
@@ -34,14 +36,23 @@ _INITS = {
 
 def build_model(spec: s.NetSpec, *, include_top=True, weights=None,
                 input_tensor=None, input_shape=None, pooling=None,
-                classes=1000, classifier_activation="softmax", name=None):
-    """Builds a functional `keras.Model` from a `NetSpec`."""
+                classes=1000, classifier_activation="softmax", name=None,
+                arch=None):
+    """Builds a functional `keras.Model` from a `NetSpec`.
+
+    `weights` is `None`, a tag (or `"arch.tag"` name, or `WeightsRecord`)
+    of published weights of `arch`, or the path to a `.weights.h5` file.
+    Builders pass the record's hyperparameters, classes and input shape as
+    defaults; here the arguments are checked against the record before
+    anything is built, and the model's weight structure against the
+    record's fingerprint before anything is loaded.
+    """
     if not isinstance(include_top, bool):
         raise ValueError(
             "`include_top` must be True or False. Received: "
             f"include_top={include_top!r}"
         )
-    _check_weights(weights)
+    record, weights_path = _check_weights(weights, arch)
     v.check_choice("pooling", pooling, POOLINGS)
     if include_top:
         classes = v.check_positive_int("classes", classes)
@@ -53,6 +64,10 @@ def build_model(spec: s.NetSpec, *, include_top=True, weights=None,
         min_size=spec.total_stride,
         include_top=include_top,
     )
+    if record is not None:
+        loading.check_input_shape(record, shape, include_top=include_top)
+        if include_top and classes == record.classes:
+            _check_pretrained_activation(classifier_activation, record)
 
     if input_tensor is None:
         image = keras.Input(shape=shape, name="image")
@@ -90,21 +105,49 @@ def build_model(spec: s.NetSpec, *, include_top=True, weights=None,
     else:
         inputs = image
     model = keras.Model(inputs, x, name=name)
-    if weights is not None:
-        model.load_weights(weights)
+    if record is not None:
+        loading.load_pretrained(model, record, _image=image)
+    elif weights_path is not None:
+        # Into the network alone: layers before `input_tensor` are not part
+        # of the file.
+        network = model if inputs is image else keras.Model(image, x)
+        network.load_weights(weights_path)
     return model
 
 
-def _check_weights(weights):
+def _check_weights(weights, arch):
+    """Returns `(record, path)`: at most one is not None."""
     if weights is None:
-        return
+        return None, None
+    record = registry.find_record(arch, weights)
+    if record is not None:
+        return record, None
     if isinstance(weights, (str, os.PathLike)) and os.path.isfile(weights):
-        return
+        return None, os.fspath(weights)
+    tags = registry.tags(arch) if arch is not None else []
+    published = (
+        f"one of the tags of {arch}'s published weights "
+        f"({', '.join(repr(t) for t in tags)}), "
+        if tags else
+        (f"a tag of published weights ({arch} has none yet: see "
+         "keras_resvariants.list_weights()), " if arch is not None else "")
+    )
     raise ValueError(
-        "`weights` must be None (random initialization) or the path to an "
-        "existing `.weights.h5` file. Received: "
+        f"`weights` must be None (random initialization), {published}or "
+        "the path to an existing `.weights.h5` file. Received: "
         f"weights={weights!r}"
     )
+
+
+def _check_pretrained_activation(activation, record):
+    # As keras.applications: a loaded head was trained with softmax.
+    if not (activation is None or activation == "softmax"
+            or activation is keras.activations.softmax):
+        raise ValueError(
+            "`classifier_activation` must be None or 'softmax' when loading "
+            f"the head of `weights`={record.name!r} (trained with softmax). "
+            f"Received: classifier_activation={activation!r}"
+        )
 
 
 def _check_activation(activation):

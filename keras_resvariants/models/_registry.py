@@ -10,8 +10,20 @@ import fnmatch
 import inspect
 
 from keras_resvariants.models._builder import build_model
+from keras_resvariants.weights import registry as weights_registry
 
 _ARCHS = {}
+
+
+class _DefaultClasses(int):
+    """`1000`, the documented default of `classes`, distinguishable from an
+    explicit `1000` so that published weights can supply their own."""
+
+    def __repr__(self):
+        return "1000"
+
+
+_DEFAULT_CLASSES = _DefaultClasses(1000)
 
 _APP_PARAMS = [
     inspect.Parameter("include_top", inspect.Parameter.POSITIONAL_OR_KEYWORD,
@@ -43,21 +55,32 @@ Reference:
 Args:
     include_top: bool. Whether to include the classifier head. Defaults
         to `True`.
-    weights: `None` (random initialization) or the path to a
-        `.weights.h5` file for this architecture. Defaults to `None`.
+    weights: `None` (random initialization), the tag of published
+        weights of this network (e.g. `"fashion_mnist"`; see
+        `keras_resvariants.list_weights("{key}")`), or the path to a
+        `.weights.h5` file (with the head if `include_top=True`, without
+        it otherwise). A tag loads the top file, or the no-top file with
+        `include_top=False`; its hyperparameters, `classes` and
+        `input_shape` become the defaults. A `classes` different from the
+        weights' loads everything but the head and logs a warning. The
+        file's sha256 and the network's weight-structure fingerprint are
+        checked before any weight is assigned. Defaults to `None`.
     input_tensor: optional Keras tensor (output of `keras.Input()` or of
         a preceding layer) to use as the image input.
     input_shape: optional `(height, width, channels)`. Defaults to
         `({size}, {size}, 3)` with `include_top=True` and
-        `(None, None, 3)` without. Height and width must be None or at
-        least {min_size} (the network's total stride); any channel count
-        works.
+        `(None, None, 3)` without, or the weights' shape with a tag.
+        Height and width must be None or at least {min_size} (the
+        network's total stride); any channel count works. With a tag the
+        channels must be the weights', and with `include_top=True` the
+        height and width too.
     pooling: `None`, `"avg"` or `"max"`: global pooling of the features
         when `include_top=False`. Defaults to `None` (4D output).
     classes: int. Number of classes when `include_top=True`. Defaults to
-        `1000`.
+        `1000`, or the weights' class count with a tag.
     classifier_activation: activation of the classifier (`None` for
-        logits). Defaults to `"softmax"`.
+        logits; `None` or `"softmax"` when a tag's head is loaded).
+        Defaults to `"softmax"`.
     name: optional model name. Defaults to `"{key}"`.
 {hparams}
 Returns:
@@ -115,7 +138,7 @@ def register_arch(key, public_name, factory, *, family, paper, table,
     min_size = factory(**defaults).total_stride
 
     def builder(include_top=True, weights=None, input_tensor=None,
-                input_shape=None, pooling=None, classes=1000,
+                input_shape=None, pooling=None, classes=_DEFAULT_CLASSES,
                 classifier_activation="softmax", name=None, **kwargs):
         unknown = sorted(set(kwargs) - set(defaults))
         if unknown:
@@ -124,6 +147,19 @@ def register_arch(key, public_name, factory, *, family, paper, table,
                 f"{public_name}() got unexpected keyword argument(s) "
                 f"{', '.join(unknown)}. Accepted hyperparameters: {accepted}."
             )
+        record = weights_registry.find_record(key, weights)
+        if record is not None:
+            # The weights' hyperparameters, classes and input shape are the
+            # defaults; explicit arguments win (and are then checked).
+            kwargs = {**record.hyperparameters, **kwargs}
+            if classes is _DEFAULT_CLASSES:
+                classes = record.classes
+            if input_shape is None and input_tensor is None:
+                input_shape = (tuple(record.input_shape) if include_top
+                               else (None, None, record.input_shape[-1]))
+            weights = record
+        if classes is _DEFAULT_CLASSES:
+            classes = 1000
         spec = factory(**{**defaults, **kwargs})
         return build_model(
             spec,
@@ -135,6 +171,7 @@ def register_arch(key, public_name, factory, *, family, paper, table,
             classes=classes,
             classifier_activation=classifier_activation,
             name=name or key,
+            arch=key,
         )
 
     builder.__name__ = builder.__qualname__ = public_name

@@ -16,10 +16,26 @@ PAPER = ("Huang et al., Sequentially Aggregated Convolutional Networks, "
 
 
 def seq_resnet_cifar(*, k=8, r=4, blocks_per_stage=1, bottleneck=False,
-                     dense=False, dropout=0.1):
-    """Table 1's CIFAR template: widths 16r/32r/48r, the same k everywhere."""
+                     dense=False, dropout=0.1, subgroups=1):
+    """Table 1's CIFAR template: widths 16r/32r/48r, the same k everywhere.
+
+    `subgroups` (bottleneck only) splits every SeqConv group's 3x3 conv into
+    c groups, as SeqResNeXt does on ImageNet (paper §3.3); the CIFAR nets of
+    the paper use c = 1.
+    """
     k = v.check_positive_int("k", k)
     r = v.check_positive_int("r", r)
+    subgroups = v.check_positive_int("subgroups", subgroups)
+    if subgroups > 1 and not bottleneck:
+        raise ValueError(
+            "`subgroups` > 1 needs the bottleneck template (SeqResNetB). "
+            f"Received: subgroups={subgroups}"
+        )
+    if k % subgroups:
+        raise ValueError(
+            f"`subgroups` must divide `k`. Received: subgroups={subgroups}, "
+            f"k={k}"
+        )
     blocks = v.check_per_stage("blocks_per_stage", blocks_per_stage, 3)
     widths = (16 * r, 32 * r, 48 * r)
     for width in widths:
@@ -30,9 +46,10 @@ def seq_resnet_cifar(*, k=8, r=4, blocks_per_stage=1, bottleneck=False,
             )
     return s.NetSpec(
         stem=s.SeqStem(conv_filters=(16,), filters=widths[0], group_width=k,
-                       bottleneck=bottleneck),
+                       subgroups=subgroups, bottleneck=bottleneck),
         stages=tuple(
-            s.StageSpec(w, n, 1 if i == 0 else 2, group_width=k)
+            s.StageSpec(w, n, 1 if i == 0 else 2, group_width=k,
+                        subgroups=subgroups)
             for i, (w, n) in enumerate(zip(widths, blocks))
         ),
         block=s.SeqBlock(bottleneck=bottleneck, dropout=dropout, dense=dense),
@@ -89,7 +106,10 @@ register_arch(
                  "blocks_per_stage=3 is 6.0M."),
     default_size=32,
     hparams={**_CIFAR_HPARAMS, "k": (16, _CIFAR_HPARAMS["k"][1]),
-             "r": (7, _CIFAR_HPARAMS["r"][1])},
+             "r": (7, _CIFAR_HPARAMS["r"][1]),
+             "subgroups": (1, "int. Groups c of every SeqConv group's 3x3 "
+                              "conv (ResNeXt cardinality, paper §3.3; must "
+                              "divide k).")},
     expected_params=843_834, paper_params="0.8M",
 )
 for _name, _h, _p in (

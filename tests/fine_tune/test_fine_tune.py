@@ -1,0 +1,151 @@
+"""Two-stage fine-tuning: frozen base with BN in inference mode, then the
+base at a lower learning rate with BN still frozen."""
+
+import importlib.util
+import os
+
+import keras
+import numpy as np
+import pytest
+
+import keras_resvariants as kr
+from keras_resvariants import fine_tune as ft
+from tests.testing import REPO_ROOT
+
+HPARAMS = {"depth": 26, "width": 0.0625}
+SHAPE = (16, 16, 1)
+
+
+def _values(weights):
+    return {w.path: keras.ops.convert_to_numpy(w).copy() for w in weights}
+
+
+def _randomize(model):
+    rng = np.random.default_rng(0)
+    for w in model.weights:
+        value = rng.normal(0.0, 0.1, tuple(w.shape)).astype("float32")
+        if w.path.endswith("variance"):
+            value = np.abs(value) + 0.5
+        w.assign(value)
+
+
+def _data():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(32, *SHAPE)).astype("float32")
+    y = rng.integers(0, 3, (32,)).astype("int32")
+    return x, y
+
+
+@pytest.fixture
+def pretrained(tmp_path):
+    """A no-top weights file with non-trivial BN statistics, and a model
+    with a new 3-class head built from it by `build_fine_tune_model`."""
+    source = kr.ResNetCifar(include_top=False, input_shape=SHAPE, **HPARAMS)
+    _randomize(source)
+    path = str(tmp_path / "base.weights.h5")
+    source.save_weights(path)
+    model = ft.build_fine_tune_model("resnet_cifar", path, classes=3,
+                                     input_shape=SHAPE, **HPARAMS)
+    return (source, model, *_data())
+
+
+@pytest.fixture
+def small():
+    """A ResNet-8 (one basic block per stage) with random weights and BN
+    statistics and a new head: the fits stay fast."""
+    from keras_resvariants.models.resnet import cifar_basic
+
+    base = kr.models.build_model(cifar_basic(8), include_top=False,
+                                 input_shape=SHAPE)
+    _randomize(base)
+    return (base, ft.replace_head(base, 3), *_data())
+
+
+def _bn_statistics(base):
+    return [w for layer in ft.batch_norm_layers(base)
+            for w in (layer.moving_mean, layer.moving_variance)]
+
+
+def test_replace_head_structure(pretrained):
+    source, model, _, _ = pretrained
+    assert [layer.name for layer in model.layers] == [
+        "image", "base", "avg_pool", "predictions"]
+    base = model.get_layer("base")
+    # The base holds the pretrained weights.
+    loaded = _values(base.weights)
+    for path, value in _values(source.weights).items():
+        np.testing.assert_array_equal(loaded[path], value, err_msg=path)
+    assert model.output.shape[-1] == 3
+    with_dropout = ft.replace_head(source, 7, dropout=0.5)
+    assert with_dropout.get_layer("head_dropout").rate == 0.5
+    # replace_head shares the variables of the model it is given.
+    shared = with_dropout.get_layer("base").weights
+    assert [id(w) for w in shared] == [id(w) for w in source.weights]
+    with pytest.raises(ValueError, match="`classes`"):
+        ft.replace_head(source, 0)
+    with pytest.raises(ValueError, match="`optimizer`"):
+        ft.fine_tune(model, np.zeros((1, *SHAPE)), np.zeros((1,)),
+                     optimizer="rmsprop")
+
+
+def test_frozen_base_fit_changes_only_the_head(small):
+    _, model, x, y = small
+    base = model.get_layer("base")
+    statistics = _bn_statistics(base)
+    assert statistics  # the network has BatchNormalization layers
+    base_before = _values(base.weights)
+    head_before = _values(model.get_layer("predictions").weights)
+
+    result = ft.fine_tune(model, x, y, batch_size=16, head_epochs=2,
+                          fine_tune_epochs=0, learning_rate=1e-2, verbose=0,
+                          jit_compile=False)
+
+    assert result.fine_tune is None and len(result.head.epoch) == 2
+    assert not base.trainable
+    for path, value in _values(base.weights).items():
+        np.testing.assert_array_equal(value, base_before[path],
+                                      err_msg=path)
+    head_after = _values(model.get_layer("predictions").weights)
+    for path, value in head_after.items():
+        assert not np.array_equal(value, head_before[path]), path
+
+
+def test_second_stage_trains_the_base_but_not_batch_norm(small):
+    _, model, x, y = small
+    base = model.get_layer("base")
+    stats_before = _values(_bn_statistics(base))
+    bn_affine = [w for layer in ft.batch_norm_layers(base)
+                 for w in (layer.gamma, layer.beta)]
+    affine_before = _values(bn_affine)
+    kernels = [layer.kernel for layer in base.layers
+               if isinstance(layer, keras.layers.Conv2D)]
+    kernels_before = _values(kernels)
+
+    result = ft.fine_tune(model, x, y, batch_size=16, head_epochs=1,
+                          fine_tune_epochs=1, learning_rate=1e-2,
+                          verbose=0, jit_compile=False)
+
+    assert result.fine_tune.epoch == [1]
+    # 10x lower learning rate in stage 2.
+    lr = keras.ops.convert_to_numpy(model.optimizer.learning_rate)
+    np.testing.assert_allclose(lr, 1e-3, rtol=1e-6)
+    assert base.trainable
+    assert all(not layer.trainable for layer in ft.batch_norm_layers(base))
+    for path, value in _values(kernels).items():
+        assert not np.array_equal(value, kernels_before[path]), path
+    for before, after in ((stats_before, _values(_bn_statistics(base))),
+                          (affine_before, _values(bn_affine))):
+        for path, value in after.items():
+            np.testing.assert_array_equal(value, before[path], err_msg=path)
+
+
+def test_the_example_prepares_digits_like_fashion_mnist():
+    pytest.importorskip("sklearn")
+    path = os.path.join(REPO_ROOT, "examples", "fine_tune.py")
+    spec = importlib.util.spec_from_file_location("fine_tune_example", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    images, labels = example.load_digits_28()
+    assert images.shape == (1797, 28, 28, 1) and images.dtype == np.uint8
+    assert images.max() == 255 and images.min() == 0
+    assert sorted(set(labels.tolist())) == list(range(10))
