@@ -14,13 +14,17 @@ import pytest
 
 from tests.testing import REPO_ROOT
 
-# One subprocess per test file, so that pytest-xdist spreads them over the
-# workers instead of running one long serial job at the end of the suite.
+# One subprocess per test file (the family smoke tests in three parts), so
+# that pytest-xdist spreads them over the workers instead of running one
+# long serial job at the end of the suite.
+_SMOKE = "tests/models/test_families_smoke.py"
 JAX_TEST_FILES = sorted(
     f"tests/layers/{name}"
     for name in os.listdir(os.path.join(REPO_ROOT, "tests", "layers"))
     if name.startswith("test_") and name.endswith(".py")
-) + ["tests/models/test_families_smoke.py"]
+) + [f"{_SMOKE}::test_fit_step_and_gradients",
+     f"{_SMOKE}::test_every_family_reloads_bit_exactly_in_a_fresh_process",
+     f"{_SMOKE}::test_mixed_precision_is_finite"]
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow",
