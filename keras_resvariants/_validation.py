@@ -31,7 +31,8 @@ def check_positive_int(name, value):
 
 
 def check_float(name, value, *, low, high, high_inclusive=True):
-    """Returns `value` as `float` if it lies in `[low, high]` (or `[low, high)`)."""
+    """Returns `value` as `float` if it lies in `[low, high]` (or
+    `[low, high)` with `high_inclusive=False`)."""
     closing = "]" if high_inclusive else ")"
     accepted = f"a number in [{low}, {high}{closing}"
     if isinstance(value, bool) or not isinstance(value, numbers.Real):

@@ -70,7 +70,8 @@ def run(args):
 
         accuracy.run_accuracy(
             families=args.families, epochs=args.epochs, seeds=args.seeds,
-            recipe=args.recipe, batch_size=args.batch_size, train_limit=args.train_limit,
+            recipe=args.recipe, batch_size=args.batch_size,
+            train_limit=args.train_limit,
             test_limit=args.test_limit, data_dir=args.data_dir,
             output_dir=args.output, log=print,
         )

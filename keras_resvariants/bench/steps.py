@@ -10,7 +10,8 @@ trainable weights (no optimizer), the layer microbenchmark of perf-notes
 §2. The loss is quadratic in the outputs (sum(out² · P) / 2) so that the
 backward pass needs the forward values: with a loss linear in the output,
 TensorFlow prunes the forward pass of a bare linear layer (a plain
-`Conv2D` baseline) and the baseline would look cheaper than it is. Inference is the forward pass with `training=False`.
+`Conv2D` baseline) and the baseline would look cheaper than it is.
+Inference is the forward pass with `training=False`.
 
 Inputs are synthetic and already on the device (no input pipeline in the
 timed region). Every call blocks until its result is computed, so that a

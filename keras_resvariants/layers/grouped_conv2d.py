@@ -33,9 +33,9 @@ class GroupedConv2D(keras.layers.Conv2D):
     (at most 8 input channels) are taken several at a time, up to 32 input
     channels per slice, with a block-diagonal kernel (exact zeros between
     groups, so the same sums), because dozens of tiny convolutions cost
-    more in per-op overhead than the few wasted multiplications. JAX (XLA's native
-    `feature_group_count`) has no such problem, so `"auto"` splits only
-    on the TensorFlow backend.
+    more in per-op overhead than the few wasted multiplications. JAX
+    (XLA's native `feature_group_count`) has no such problem, so `"auto"`
+    splits only on the TensorFlow backend.
 
     Reference:
         - Krizhevsky, Sutskever and Hinton, "ImageNet Classification with
