@@ -8,6 +8,7 @@ keras_resvariants` stays light.
 
 import argparse
 import importlib
+import json
 import sys
 
 # module path for each subcommand, in `resvariants --help` order
@@ -17,6 +18,32 @@ SUBCOMMANDS = (
     "keras_resvariants.tuning.cli",
     "keras_resvariants.serving.cli",
 )
+
+
+def parse_value(text):
+    """A command-line value: JSON (`0.2`, `true`, `"b"`) or the raw text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def parse_key_value(text):
+    """`NAME=VALUE` -> `(name, parse_value(value))` (argparse type)."""
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(
+            f"expected NAME=VALUE, got {text!r}"
+        )
+    key, value = text.split("=", 1)
+    return key.strip(), parse_value(value.strip())
+
+
+def parse_number(text):
+    """`0.1` -> float (fraction), `5000` -> int (count) (argparse type)."""
+    try:
+        return int(text)
+    except ValueError:
+        return float(text)
 
 
 def build_parser():

@@ -1,11 +1,12 @@
 """`resvariants train`: the command-line face of `training.train()`."""
 
 import argparse
-import json
 import shlex
 import sys
 
 from keras_resvariants import recipes as recipes_lib
+from keras_resvariants.cli import parse_key_value
+from keras_resvariants.cli import parse_number
 
 HELP = "Train a network on a dataset with a paper's recipe."
 
@@ -21,27 +22,6 @@ examples:
 Rerunning the same command continues an interrupted run from its last
 finished epoch (the backup lives in OUTPUT/backup); --restart starts over.
 """
-
-
-def _number(text):
-    """`0.1` -> float (fraction), `5000` -> int (count)."""
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
-
-
-def _key_value(text):
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(
-            f"expected KEY=VALUE, got {text!r}"
-        )
-    key, value = text.split("=", 1)
-    try:
-        value = json.loads(value)
-    except ValueError:
-        pass
-    return key, value
 
 
 def add_subcommand(subparsers):
@@ -75,7 +55,7 @@ def add_subcommand(subparsers):
                    help="train on the first N training images")
     p.add_argument("--test-subset", type=int,
                    help="evaluate on the first N test images")
-    p.add_argument("--validation-split", type=_number, default=0.0,
+    p.add_argument("--validation-split", type=parse_number, default=0.0,
                    help="fraction (0.1) or count (5000) of training images "
                         "held out for validation")
     p.add_argument("--no-test-curves", action="store_true",
@@ -98,7 +78,7 @@ def add_subcommand(subparsers):
                    help="HOST:PORT of process 0 (JAX multi-process)")
     p.add_argument("--num-processes", type=int)
     p.add_argument("--process-id", type=int)
-    p.add_argument("--model-arg", action="append", type=_key_value,
+    p.add_argument("--model-arg", action="append", type=parse_key_value,
                    default=[], metavar="KEY=VALUE",
                    help="builder hyperparameter (JSON value), repeatable")
     p.add_argument("--dtype-policy",

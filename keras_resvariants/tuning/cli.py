@@ -5,6 +5,9 @@ import json
 import sys
 
 from keras_resvariants import recipes as recipes_lib
+from keras_resvariants.cli import parse_key_value
+from keras_resvariants.cli import parse_number
+from keras_resvariants.cli import parse_value
 
 HELP = "Search a family's paper hyperparameters with keras-tuner."
 FAMILIES = ("ror", "rgs", "rir", "res_se", "seqconv")
@@ -25,20 +28,6 @@ fails (keras-tuner itself would carry on); 2 for invalid arguments.
 """
 
 
-def _value(text):
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
-
-
-def _key_value(text):
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"expected NAME=VALUE, got {text!r}")
-    key, value = text.split("=", 1)
-    return key.strip(), _value(value.strip())
-
-
 def _key_values(text):
     if "=" not in text:
         raise argparse.ArgumentTypeError(
@@ -46,20 +35,12 @@ def _key_values(text):
     key, value = text.split("=", 1)
     if ":" in value and "," not in value:
         low, high = value.split(":", 1)
-        bounds = (_value(low), _value(high))
+        bounds = (parse_value(low), parse_value(high))
         if not all(isinstance(b, (int, float)) for b in bounds):
             raise argparse.ArgumentTypeError(
                 f"expected numbers in NAME=LOW:HIGH, got {text!r}")
         return key.strip(), bounds
-    return key.strip(), [_value(x.strip()) for x in value.split(",")]
-
-
-def _number(text):
-    """`0.1` -> float (fraction), `5000` -> int (count)."""
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
+    return key.strip(), [parse_value(x.strip()) for x in value.split(",")]
 
 
 def add_subcommand(subparsers):
@@ -84,12 +65,12 @@ def add_subcommand(subparsers):
                    help="epochs per trial; Hyperband's maximum (default: 1)")
     p.add_argument("--train-subset", type=int,
                    help="train on the first N training images")
-    p.add_argument("--validation-split", type=_number, default=0.1,
+    p.add_argument("--validation-split", type=parse_number, default=0.1,
                    help="fraction (0.1) or count (1000) of training images "
                         "held out for the objective (default: 0.1)")
     p.add_argument("--objective", default="val_accuracy",
                    choices=("val_accuracy", "val_loss", "val_cross_entropy"))
-    p.add_argument("--fix", action="append", type=_key_value, default=[],
+    p.add_argument("--fix", action="append", type=parse_key_value, default=[],
                    metavar="NAME=VALUE", help="fix a hyperparameter "
                                               "(repeatable)")
     p.add_argument("--space", action="append", type=_key_values, default=[],
