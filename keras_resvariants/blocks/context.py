@@ -12,8 +12,10 @@ class BuildContext:
     """What every part needs to create its layers.
 
     Attributes:
-        seed: int. Model seed; architecture randomness (the RoR channel
-            split) of block `i` is seeded with `seed + i`.
+        seed: int. Architecture seed: the RoR channel split of the `i`-th
+            block that asks (`next_block_seed`) is seeded with `seed + i`.
+            Nothing else reads it: initial weights and training noise
+            follow Keras' global seed (`keras.utils.set_random_seed`).
         bn_momentum, bn_epsilon: BatchNorm settings (PyTorch defaults
             mapped to Keras, spec §0).
         conv_init, dense_init: initializer configs (fresh objects are

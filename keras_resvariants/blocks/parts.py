@@ -54,7 +54,6 @@ def _(stem: s.SeqStem, x, ctx):
         bottleneck=stem.bottleneck,
         subgroups=stem.subgroups,
         kernel_initializer=ctx.conv_init,
-        seed=ctx.next_block_seed(),
         name="stem_seqconv",
     )
     if not stem.downsample:
@@ -236,7 +235,6 @@ def _seq_conv(block, filters, group_width, subgroups, ctx, *, name,
         zero_init=zero_init,
         return_raw=return_raw,
         kernel_initializer=ctx.conv_init,
-        seed=ctx.next_block_seed(),
         name=name,
     )
 
@@ -278,7 +276,6 @@ def _(block: s.RiRBlock, state, stage, index, prev_stage, ctx, *, name):
             momentum=ctx.bn_momentum,
             epsilon=ctx.bn_epsilon,
             kernel_initializer=ctx.conv_init,
-            seed=ctx.next_block_seed(),
             name=f"{name}_rir{layer + 1}",
         )([r, m])
     if block.outer_shortcut:

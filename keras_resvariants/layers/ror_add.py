@@ -49,8 +49,11 @@ class RoRAdd(keras.layers.Layer):
 
     In training one gate is drawn per call (`drop_mode="batch"`, the
     original stochastic depth) or one per example (`drop_mode="sample"`),
-    from a `keras.random.SeedGenerator` owned by the layer and seeded from
-    (but not equal to) `seed`.
+    from a `keras.random.SeedGenerator` owned by the layer. The gates are
+    training noise, not architecture: they follow Keras' global seed
+    (`keras.utils.set_random_seed`), or `gate_seed` when one is given, and
+    never `seed`, so runs that share an architecture but not a training
+    seed draw different gates.
 
     Special cases: `represent_ratio=0, drop_rate=0` is a plain residual sum
     `x + F`; `represent_ratio=0, drop_rate>0` is stochastic depth;
@@ -75,8 +78,10 @@ class RoRAdd(keras.layers.Layer):
             expectation is accounted for (see above). Defaults to
             `"inference"`.
         seed: int in `[0, 2**32 - 1]` or `None`. Seed of the channel split
-            (and, derived from it, of the training gates). Defaults to
-            `None` (a random seed, stored in the config).
+            (the architecture). Defaults to `None` (a random seed, drawn
+            from Python's `random` and stored in the config).
+        gate_seed: int >= 0 or `None`. Seed of the training gates. `None`
+            (the default) follows Keras' global seed.
         **kwargs: Base `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Call arguments:
@@ -107,6 +112,7 @@ class RoRAdd(keras.layers.Layer):
         drop_mode="batch",
         scale_at="inference",
         seed=None,
+        gate_seed=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -131,12 +137,14 @@ class RoRAdd(keras.layers.Layer):
             # under `keras.utils.set_random_seed`.
             seed = random.randint(0, 2**31 - 1)
         self.seed = check_int("seed", seed, minimum=0, maximum=_MAX_SEED)
-        # The gates must not reuse the split's stream: derive their seed.
-        gate_seed = int(
-            np.random.SeedSequence([self.seed, 1]).generate_state(1)[0]
-        ) % (2**31 - 1)
+        self.gate_seed = (
+            None if gate_seed is None
+            else check_int("gate_seed", gate_seed, minimum=0)
+        )
+        # Unseeded, Keras draws the generator's seed from Python's `random`,
+        # which `keras.utils.set_random_seed` seeds.
         self.seed_generator = keras.random.SeedGenerator(
-            gate_seed, name="gate_seed_generator"
+            self.gate_seed, name="gate_seed_generator"
         )
 
     def build(self, input_shape):
@@ -237,6 +245,7 @@ class RoRAdd(keras.layers.Layer):
             "drop_mode": self.drop_mode,
             "scale_at": self.scale_at,
             "seed": self.seed,
+            "gate_seed": self.gate_seed,
         }
 
 

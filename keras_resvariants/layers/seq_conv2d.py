@@ -215,7 +215,10 @@ class SeqConv2D(keras.layers.Layer):
         seed: int >= 0 or `None`. Seeds the kernel initializers (each
             group's kernel gets its own seed derived from `seed`, so groups,
             and layers with nearby seeds, never share values) and the
-            dropout. Defaults to `None`.
+            dropout masks. `None` (the default, and what the builders use)
+            follows Keras' global seed (`keras.utils.set_random_seed`):
+            every group's kernel and the dropout generator draw their own
+            seeds from it.
         **kwargs: Base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
