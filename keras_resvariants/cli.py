@@ -46,21 +46,41 @@ def parse_number(text):
         return float(text)
 
 
+# What a user's input can cause: one line and exit status 2, as argparse
+# does for a bad option (`--debug` shows the traceback instead).
+USER_ERRORS = (ValueError, FileNotFoundError, NotImplementedError)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="resvariants",
         description="Train, benchmark, tune, export and serve the residual "
                     "network variants of keras-resvariants.",
     )
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of an error instead of "
+                             "one line")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for module in SUBCOMMANDS:
         importlib.import_module(module).add_subcommand(subparsers)
     return parser
 
 
+def error_line(command, error):
+    """`resvariants CMD: error: MESSAGE` on one line."""
+    message = " ".join(str(error).split()) or type(error).__name__
+    return f"resvariants {command}: error: {message}"
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except USER_ERRORS as error:
+        if args.debug:
+            raise
+        print(error_line(args.command, error), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
