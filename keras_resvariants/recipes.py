@@ -28,10 +28,13 @@ linear-scaling of 0.1 @ 256) and `seqconv_imagenet` (Nesterov, batch 256,
 lr 0.1, /10 every 30 of 100 epochs).
 
 **Weight decay** `weight_decay` is the papers' λ, i.e. PyTorch's
-`SGD(weight_decay=λ)`, which adds `λ·w` to the gradient. That is the
+`SGD(weight_decay=λ)`, which adds `λ·w` to the gradient of every parameter
+handed to it, normally `model.parameters()`: all of them. That is the
 gradient of the loss term `(λ / 2)·||w||²`, so we add
-`keras.regularizers.L2(λ / 2)` to the kernels (see
-`keras_resvariants.training.apply_weight_decay`).
+`keras.regularizers.L2(λ / 2)` to every trainable variable: kernels,
+biases, BatchNorm/GroupNorm γ and β (`weight_decay_scope="all"`, every
+recipe). `weight_decay_scope="kernels"` decays conv and dense kernels only.
+See `keras_resvariants.training.apply_weight_decay`.
 
 **Schedules across epochs and dataset sizes.** Every milestone is
 converted to a fraction of the recipe's own training length (82/164 epochs
@@ -53,6 +56,7 @@ from keras_resvariants import _validation as v
 SCHEDULES = ("step", "cosine", "constant")
 MILESTONE_UNITS = ("fraction", "epoch", "iteration")
 AUGMENTATIONS = ("standard", "none")
+WEIGHT_DECAY_SCOPES = ("all", "kernels")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,7 +69,12 @@ class Recipe:
         learning_rate: float. Initial learning rate.
         batch_size: int. Global batch size (over all replicas).
         weight_decay: float. The papers' λ (PyTorch `weight_decay`); the
-            loss gets `(λ/2)·||w||²` over conv and dense kernels.
+            loss gets `(λ/2)·||w||²` over the variables of
+            `weight_decay_scope`.
+        weight_decay_scope: `"all"` (every trainable variable: kernels,
+            biases, BatchNorm/GroupNorm γ and β, as the papers' PyTorch
+            SGD) or `"kernels"` (conv and dense kernels only). Defaults to
+            `"all"`.
         epochs: int or None. Training length in epochs; `None` for an
             iteration budget (`iterations`).
         iterations: int or None. Training length in optimizer steps.
@@ -91,7 +100,10 @@ class Recipe:
     >>> recipe = keras_resvariants.recipes.get_recipe("rgs_cifar")
     >>> recipe.boundaries(total_steps=164 * 390)  # epochs 82 and 124
     (31980, 48360)
-    >>> short = recipe.with_overrides(epochs=10)  # milestones scale along
+    >>> recipe.boundaries(total_steps=10 * 390)  # a 10-epoch run: scaled
+    (1950, 2949)
+    >>> recipe.weight_decay_scope  # PyTorch SGD: every parameter decayed
+    'all'
     """
 
     name: str
@@ -111,11 +123,14 @@ class Recipe:
     augmentation: str = "standard"
     model_kwargs: tuple = ()
     notes: str = ""
+    weight_decay_scope: str = "all"
 
     def __post_init__(self):
         v.check_positive_float("learning_rate", self.learning_rate)
         v.check_positive_int("batch_size", self.batch_size)
         v.check_float("weight_decay", self.weight_decay, low=0.0, high=1.0)
+        v.check_choice("weight_decay_scope", self.weight_decay_scope,
+                       WEIGHT_DECAY_SCOPES)
         v.check_choice("schedule", self.schedule, SCHEDULES)
         v.check_choice("milestone_unit", self.milestone_unit,
                        MILESTONE_UNITS)
@@ -205,6 +220,38 @@ class Recipe:
         out["model_kwargs"] = dict(self.model_kwargs)
         out["milestones"] = list(self.milestones)
         return out
+
+    @classmethod
+    def from_dict(cls, config):
+        """The recipe of a `to_dict()` dict (e.g. the `recipe` entry of a
+        run's `run_config.json`).
+
+        Fields missing from `config` take their defaults, so a dict written
+        before a field existed still loads. Note that runs recorded before
+        `weight_decay_scope` existed decayed kernels only; their dict loads
+        with the current default, `"all"`.
+
+        Args:
+            config: dict of `Recipe` fields.
+        """
+        if not isinstance(config, dict):
+            raise ValueError(
+                "`config` must be a dict of `Recipe` fields. Received: "
+                f"config={config!r}"
+            )
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(config) - names)
+        if unknown:
+            raise ValueError(
+                f"`config` has unknown `Recipe` fields {unknown}. Received: "
+                f"config={config!r}"
+            )
+        config = dict(config)
+        if isinstance(config.get("model_kwargs"), dict):
+            config["model_kwargs"] = tuple(config["model_kwargs"].items())
+        if "milestones" in config:
+            config["milestones"] = tuple(config["milestones"])
+        return cls(**config)
 
 
 _HE_NOTE = (

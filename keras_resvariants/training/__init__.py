@@ -6,6 +6,7 @@ from keras_resvariants.training.distribution import MULTI_WORKER_MESSAGE
 from keras_resvariants.training.distribution import DistributionPlan
 from keras_resvariants.training.distribution import setup_distribution
 from keras_resvariants.training.regularization import apply_weight_decay
+from keras_resvariants.training.regularization import decayed_variables
 from keras_resvariants.training.regularization import kernel_variables
 from keras_resvariants.training.regularization import weight_decay_penalty
 from keras_resvariants.training.schedules import make_optimizer
@@ -18,6 +19,7 @@ __all__ = [
     "MULTI_WORKER_MESSAGE",
     "TrainResult",
     "apply_weight_decay",
+    "decayed_variables",
     "kernel_variables",
     "make_optimizer",
     "make_schedule",

@@ -93,11 +93,13 @@ class VariantHyperModel(kt.HyperModel):
     architecture values and compiles it (SGD with the recipe's momentum,
     sparse categorical cross-entropy, accuracy). `fit(hp, model, ...)`
     tunes the batch size, the learning rate and the weight decay: it
-    attaches the weight decay as an L2 term on every kernel, as
-    `keras_resvariants.training` does (`apply_weight_decay`), recompiles
-    with the recipe's schedule scaled to the run, and trains. The whole
-    space is declared up front (`declare_hyperparameters`), so every tuner
-    knows it from the first trial.
+    attaches the weight decay as an L2 term on the recipe's
+    `weight_decay_scope` (every trainable variable by default, as the
+    papers' PyTorch SGD), as `keras_resvariants.training` does
+    (`apply_weight_decay`), recompiles with the recipe's schedule scaled
+    to the run, and trains. The whole space is declared up front
+    (`declare_hyperparameters`), so every tuner knows it from the first
+    trial.
 
     The family subclasses (`RoRHyperModel`, `RGSHyperModel`,
     `RiRHyperModel`, `ResSEHyperModel`, `SeqConvHyperModel`) document their
@@ -296,7 +298,8 @@ class VariantHyperModel(kt.HyperModel):
                                       defaults["learning_rate"])
         weight_decay = hp.values.get("weight_decay",
                                      defaults["weight_decay"])
-        apply_weight_decay(model, weight_decay)
+        apply_weight_decay(model, weight_decay,
+                           scope=self.recipe.weight_decay_scope)
         self._compile(model, lambda: keras.optimizers.SGD(
             learning_rate=learning_rate, momentum=self.recipe.momentum,
             nesterov=self.recipe.nesterov,
@@ -360,7 +363,8 @@ class VariantHyperModel(kt.HyperModel):
                 )
             kwargs["batch_size"] = batch_size
             steps = max(1, math.ceil(len(x) / batch_size))
-        apply_weight_decay(model, weight_decay)
+        apply_weight_decay(model, weight_decay,
+                           scope=self.recipe.weight_decay_scope)
         self._compile(model, lambda: make_optimizer(
             self.recipe, epochs * steps, learning_rate=learning_rate
         ))

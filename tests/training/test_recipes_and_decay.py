@@ -1,5 +1,6 @@
 """Recipes, learning-rate schedules and the papers' L2 weight decay."""
 
+import json
 import math
 import os
 
@@ -150,9 +151,29 @@ def _kernel_paths(model):
             if w.path.split("/")[-1].endswith("kernel")}
 
 
-def test_decay_covers_every_kernel_and_nothing_else():
+def test_default_decay_covers_every_trainable_variable():
     model = tiny_all_layers_net((12, 12, 1), 10)
     decayed = apply_weight_decay(model, 1e-3)
+    # As PyTorch's SGD(model.parameters(), weight_decay=λ): kernels, BN/GN
+    # scales and offsets, biases, the custom layers' variables.
+    assert [w.path for w in decayed] == [
+        w.path for w in model.trainable_weights]
+    assert all(w.regularizer is not None for w in model.trainable_weights)
+    paths = {w.path for w in decayed}
+    assert any("gamma" in p for p in paths) and any("bias" in p
+                                                    for p in paths)
+    for layer in ("seq", "rir", "bridge_se", "rg"):
+        assert any(p.startswith(layer + "/") for p in paths), layer
+    # Non-trainable state (moving statistics, RoR's refine mask): never.
+    assert model.non_trainable_weights and all(
+        w.regularizer is None for w in model.non_trainable_weights)
+    assert not any("refine_mask" in p for p in paths)
+
+
+def test_kernels_scope_covers_every_kernel_and_nothing_else():
+    model = tiny_all_layers_net((12, 12, 1), 10)
+    apply_weight_decay(model, 1e-3)  # then narrowed: idempotent per scope
+    decayed = apply_weight_decay(model, 1e-3, scope="kernels")
     assert {w.path for w in decayed} == _kernel_paths(model)
     # BN/GN scales and offsets, biases: not decayed.
     others = [w for w in model.trainable_weights
@@ -162,19 +183,20 @@ def test_decay_covers_every_kernel_and_nothing_else():
     assert any("bias" in w.path for w in others)
 
 
-def test_penalty_is_half_lambda_squared_norm():
+@pytest.mark.parametrize("scope", ["all", "kernels"])
+def test_penalty_is_half_lambda_squared_norm(scope):
     lam = 3e-3
     model = tiny_all_layers_net((12, 12, 1), 10)
-    apply_weight_decay(model, lam)
-    kernels = [keras.ops.convert_to_numpy(w).astype(np.float64)
-               for w in model.trainable_weights
-               if w.path in _kernel_paths(model)]
-    expected = lam / 2 * sum(float((k**2).sum()) for k in kernels)
+    apply_weight_decay(model, lam, scope=scope)
+    values = [keras.ops.convert_to_numpy(w).astype(np.float64)
+              for w in model.trainable_weights
+              if scope == "all" or w.path in _kernel_paths(model)]
+    expected = lam / 2 * sum(float((k**2).sum()) for k in values)
     np.testing.assert_allclose(weight_decay_penalty(model), expected,
                                rtol=1e-5)
     losses = sum(float(keras.ops.convert_to_numpy(x)) for x in model.losses)
     np.testing.assert_allclose(losses, expected, rtol=1e-5)
-    apply_weight_decay(model, 0.0)
+    apply_weight_decay(model, 0.0, scope=scope)
     assert weight_decay_penalty(model) == 0.0 and not model.losses
 
 
@@ -198,23 +220,32 @@ def test_sgd_step_equals_pytorch_coupled_weight_decay():
         rtol=1e-5, atol=1e-7)
 
 
-def test_decay_survives_save_and_load(tmp_path):
+@pytest.mark.parametrize("scope", ["all", "kernels"])
+def test_decay_survives_save_and_load(tmp_path, scope):
     lam = 1e-2
     model = tiny_all_layers_net((12, 12, 1), 10)
-    apply_weight_decay(model, lam)
+    apply_weight_decay(model, lam, scope=scope)
     before = weight_decay_penalty(model)
     path = os.path.join(str(tmp_path), "m.keras")
     model.save(path)
     loaded = keras.saving.load_model(path)
-    stock = [layer for layer in loaded._flatten_layers()
+    stock = [layer for layer in loaded.layers
              if isinstance(layer, (keras.layers.Conv2D, keras.layers.Dense))]
     # Stock conv/dense kernels keep the decay through their config.
     assert stock and all(
         layer.kernel.regularizer is not None
         and float(layer.kernel_regularizer.l2) == pytest.approx(lam / 2)
         for layer in stock)
+    # So do the dense bias and the BN scales and offsets, for scope "all".
+    dense = loaded.get_layer("predictions")
+    norms = [layer for layer in loaded.layers
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    others = [dense.bias] + [w for layer in norms
+                             for w in (layer.gamma, layer.beta)]
+    assert norms and all(
+        (w.regularizer is not None) == (scope == "all") for w in others)
     # Re-applying (what train() does on resume) restores the full penalty.
-    apply_weight_decay(loaded, lam)
+    apply_weight_decay(loaded, lam, scope=scope)
     np.testing.assert_allclose(weight_decay_penalty(loaded), before,
                                rtol=1e-6)
 
@@ -223,3 +254,35 @@ def test_invalid_weight_decay():
     model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
     with pytest.raises(ValueError, match="weight_decay"):
         apply_weight_decay(model, -1e-4)
+    with pytest.raises(ValueError, match="`scope` must be one of 'all', "
+                                         "'kernels'. Received: scope="):
+        apply_weight_decay(model, 1e-4, scope="norms")
+
+
+def test_recipes_decay_every_parameter_by_default():
+    for name in recipes.list_recipes():
+        r = recipes.get_recipe(name)
+        assert r.weight_decay_scope == "all"
+        assert r.to_dict()["weight_decay_scope"] == "all"
+    r = recipes.get_recipe("rgs_cifar").with_overrides(
+        weight_decay_scope="kernels")
+    assert r.to_dict()["weight_decay_scope"] == "kernels"
+    with pytest.raises(ValueError, match="`weight_decay_scope` must be one "
+                                         "of 'all', 'kernels'. Received: "
+                                         "weight_decay_scope='bn'"):
+        r.with_overrides(weight_decay_scope="bn")
+
+
+def test_recipe_from_dict_round_trip_and_old_dicts():
+    for name in recipes.list_recipes():
+        r = recipes.get_recipe(name)
+        config = json.loads(json.dumps(r.to_dict()))  # as in run_config.json
+        assert recipes.Recipe.from_dict(config) == r
+    # A recipe dict written before `weight_decay_scope` existed.
+    old = recipes.get_recipe("seqconv").to_dict()
+    del old["weight_decay_scope"]
+    loaded = recipes.Recipe.from_dict(old)
+    assert loaded.weight_decay_scope == "all"
+    assert loaded == recipes.get_recipe("seqconv")
+    with pytest.raises(ValueError, match="config"):
+        recipes.Recipe.from_dict(dict(old, lr=0.1))

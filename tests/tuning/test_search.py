@@ -146,10 +146,9 @@ def test_fit_tunes_batch_size_learning_rate_and_weight_decay():
     assert "val_accuracy" in history.history
     # 48 images at batch 16: 3 optimizer steps.
     assert int(model.optimizer.iterations) == 3
-    # The papers' coupled L2: (λ/2)·Σ||kernel||² on every kernel.
-    kernels = [w for w in model.trainable_weights if len(w.shape) >= 2]
+    # The papers' coupled L2: (λ/2)·Σ||w||² on every trainable variable.
     expected = sum(0.5 * 5e-4 * float(np.sum(np.square(w.numpy())))
-                   for w in kernels)
+                   for w in model.trainable_weights)
     assert weight_decay_penalty(model) == pytest.approx(expected, rel=1e-4)
     # The recipe's schedule (He et al.'s steps for RiR, scaled to the 3
     # steps of the run) starts at the trial's learning rate.
