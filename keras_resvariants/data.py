@@ -57,6 +57,11 @@ _IDX_FILES = {
 
 PIPELINES = ("auto", "tf.data", "numpy")
 
+# Seed of the held-out validation draw used by `train()`: fixed, and
+# independent of the training seed, so that runs with different seeds are
+# selected and compared on the same held-out images.
+VALIDATION_SEED = 0
+
 
 @dataclasses.dataclass(frozen=True)
 class DatasetInfo:
@@ -73,6 +78,8 @@ class DatasetInfo:
         augmentation: `"crop_flip"` or `"inception"`.
         crop_padding: zero padding (pixels) before the random crop.
         test_split: tfds split used for testing.
+        auto_validation: training examples `validation_split="auto"`
+            holds out for validation (see `resolve_validation_split`).
     """
 
     name: str
@@ -86,6 +93,7 @@ class DatasetInfo:
     augmentation: str = "crop_flip"
     crop_padding: int = 4
     test_split: str = "test"
+    auto_validation: int = 5000
 
 
 DATASETS = {
@@ -105,6 +113,7 @@ DATASETS = {
         "imagenet2012", (224, 224, 3), 1000, (0.485, 0.456, 0.406),
         (0.229, 0.224, 0.225), 1281167, 50000, "tfds",
         augmentation="inception", test_split="validation",
+        auto_validation=10000,
     ),
 }
 
@@ -245,7 +254,8 @@ def _tfds_error(name, data_dir, error):
     )
 
 
-def load_tfds(name, split, *, data_dir=None, download=False):
+def load_tfds(name, split, *, data_dir=None, download=False,
+              decoders=None):
     """`tfds.load(name, split=split, as_supervised=True)` with a clear error.
 
     Args:
@@ -255,9 +265,12 @@ def load_tfds(name, split, *, data_dir=None, download=False):
         data_dir: tfds data directory. Defaults to tfds' own default
             (`$TFDS_DATA_DIR` or `~/tensorflow_datasets`).
         download: bool. Whether tfds may download and prepare the data.
+        decoders: optional tfds `decoders` (e.g.
+            `{"image": tfds.decode.SkipDecoding()}` for encoded images).
 
     Returns:
-        A `tf.data.Dataset` of `(uint8 image, int64 label)`.
+        A `tf.data.Dataset` of `(uint8 image, int64 label)`, in the order of
+        the prepared files (`shuffle_files=False`).
 
     Raises:
         FileNotFoundError: offline with no prepared data; the message
@@ -273,6 +286,7 @@ def load_tfds(name, split, *, data_dir=None, download=False):
             download=download,
             as_supervised=True,
             shuffle_files=False,
+            decoders=decoders,
         )
     except (AssertionError, FileNotFoundError) as error:
         raise _tfds_error(name, data_dir, error) from error
@@ -291,7 +305,7 @@ def load_tfds(name, split, *, data_dir=None, download=False):
 
 def _resolve_count(name, value, total):
     """`value` as a count: a fraction in (0, 1) of `total` or an int."""
-    if value is None or value == 0:
+    if value is None or (not isinstance(value, str) and value == 0):
         return 0
     if isinstance(value, float):
         if not 0.0 < value < 1.0:
@@ -303,23 +317,78 @@ def _resolve_count(name, value, total):
     return v.check_int(name, value, minimum=0, maximum=total - 1)
 
 
+def resolve_validation_split(dataset, validation_split, *, train_subset=None,
+                             num_examples=None):
+    """The number of training examples `validation_split` holds out.
+
+    * `"auto"`: the dataset's `auto_validation` examples (5,000 for
+      Fashion-MNIST and CIFAR-10/100, 10,000 for ImageNet), but at most
+      10% of the training examples in use (`train_subset` when given,
+      else the whole training split) and at least 1. A run on a 256-image
+      subset thus holds out 25 further images.
+    * a fraction in (0, 1): that fraction of the whole training split.
+    * an int: that many examples. `0` (or `None`): none.
+
+    Args:
+        dataset: a `DATASETS` key.
+        validation_split: `"auto"`, a fraction or a count.
+        train_subset: optional number of training examples in use.
+        num_examples: size of the training split. Defaults to the
+            dataset's `train_examples`.
+
+    Returns:
+        An int in `[0, num_examples - 1]`.
+
+    Example:
+
+    >>> keras_resvariants.data.resolve_validation_split(
+    ...     "fashion_mnist", "auto")
+    5000
+    >>> keras_resvariants.data.resolve_validation_split(
+    ...     "fashion_mnist", "auto", train_subset=2048)
+    204
+    """
+    info = get_dataset_info(dataset)
+    total = v.check_positive_int(
+        "num_examples", info.train_examples if num_examples is None
+        else num_examples
+    )
+    if isinstance(validation_split, str):
+        if validation_split != "auto":
+            raise ValueError(
+                "`validation_split` must be 'auto', a fraction in (0, 1) or "
+                f"a number of examples in [0, {total - 1}]. Received: "
+                f"validation_split={validation_split!r}"
+            )
+        pool = total
+        if train_subset is not None:
+            pool = min(total, v.check_int("train_subset", train_subset,
+                                          minimum=1))
+        return max(0, min(info.auto_validation, max(1, pool // 10),
+                          total - 1))
+    return _resolve_count("validation_split", validation_split, total)
+
+
 def split_indices(num_examples, *, validation_split=0.0, train_subset=None,
                   seed=0):
     """Indices of the training and held-out validation examples.
 
-    The validation examples are drawn uniformly without replacement with
-    `numpy.random.default_rng(seed)`; the remaining examples keep their file
-    order, and `train_subset` keeps the first `train_subset` of them.
+    The validation examples are drawn uniformly without replacement, from
+    the whole training split, with `numpy.random.default_rng(seed)`; the
+    remaining examples keep their file order, and `train_subset` keeps the
+    first `train_subset` of them. The two sets never overlap, and the
+    hold-out depends only on `num_examples`, its size and `seed` (not on
+    `train_subset`).
 
     Args:
         num_examples: size of the training split.
-        validation_split: fraction in (0, 1) or number of examples to hold
-            out. Defaults to `0.0` (none).
+        validation_split: fraction in (0, 1) (of `num_examples`) or number
+            of examples to hold out. Defaults to `0.0` (none).
         train_subset: optional number of training examples to keep.
         seed: int. Seed of the hold-out draw.
 
     Returns:
-        `(train_indices, validation_indices)`, int64 arrays.
+        `(train_indices, validation_indices)`, int64 arrays, both sorted.
     """
     n_val = _resolve_count("validation_split", validation_split, num_examples)
     if n_val:
@@ -666,6 +735,11 @@ class DataSplits:
             (before padding).
         global_batch_size: examples per training step over all replicas.
         pipeline: `"tf.data"` or `"numpy"`.
+        validation_seed: seed of the hold-out draw.
+        train_indices, validation_indices: positions in the training split
+            of the training and held-out examples (int64 arrays, sorted;
+            for tfds data, positions in the order `load_tfds` reads the
+            prepared files).
     """
 
     train: object
@@ -678,6 +752,9 @@ class DataSplits:
     test_examples: int
     global_batch_size: int
     pipeline: str
+    validation_seed: int = 0
+    train_indices: object = None
+    validation_indices: object = None
 
 
 def resolve_pipeline(pipeline, dataset):
@@ -702,9 +779,14 @@ def resolve_pipeline(pipeline, dataset):
 def make_datasets(dataset, *, batch_size, data_dir=None, download=False,
                   validation_split=0.0, train_subset=None, test_subset=None,
                   steps_per_epoch=None, augment=True, seed=0,
-                  pipeline="auto", shard_index=0, num_shards=1,
-                  eval_batch_size=None, initial_epoch=0):
+                  validation_seed=None, pipeline="auto", shard_index=0,
+                  num_shards=1, eval_batch_size=None, initial_epoch=0):
     """Builds the training, validation and test pipelines of a dataset.
+
+    The validation examples are a seeded random draw from the training
+    split (`split_indices`), for the IDX and the tfds datasets alike; the
+    training examples are the others (the first `train_subset` of them),
+    so the two never overlap. The test pipeline is built but not read.
 
     Args:
         dataset: `"fashion_mnist"`, `"cifar10"`, `"cifar100"` or
@@ -713,15 +795,19 @@ def make_datasets(dataset, *, batch_size, data_dir=None, download=False,
         data_dir: where the data lives (see `load_fashion_mnist` and
             `load_tfds`). Defaults to each source's default.
         download: bool. Let tfds download (tfds datasets only).
-        validation_split: fraction in (0, 1) or number of training examples
-            held out for validation. Defaults to `0.0`.
+        validation_split: `"auto"`, a fraction in (0, 1) or a number of
+            training examples held out for validation (see
+            `resolve_validation_split`). Defaults to `0.0`.
         train_subset: optional number of training examples to use.
         test_subset: optional number of test examples to use (the first
             ones).
         steps_per_epoch: optional steps per epoch; defaults to
             `train_examples // batch_size` (at least 1).
         augment: bool. Apply the training augmentation.
-        seed: int. Seed of shuffling, augmentation and the hold-out draw.
+        seed: int. Seed of shuffling and augmentation (and of the hold-out
+            draw when `validation_seed` is `None`).
+        validation_seed: int. Seed of the hold-out draw. Defaults to
+            `seed`; `train()` passes the fixed `VALIDATION_SEED`.
         pipeline: `"auto"`, `"tf.data"` or `"numpy"`.
         shard_index, num_shards: this process's shard (multi-process data
             parallelism, where each process feeds its own slice of every
@@ -737,10 +823,15 @@ def make_datasets(dataset, *, batch_size, data_dir=None, download=False,
     Example:
 
     >>> splits = keras_resvariants.data.make_datasets(
-    ...     "fashion_mnist", batch_size=128, validation_split=5000)
-    >>> model.fit(splits.train, epochs=3,
-    ...           steps_per_epoch=splits.steps_per_epoch,
-    ...           validation_data=splits.validation)
+    ...     "fashion_mnist", batch_size=128, validation_split="auto",
+    ...     train_subset=1024, validation_seed=0)
+    >>> splits.train_examples, splits.validation_examples
+    (1024, 102)
+    >>> bool(set(splits.train_indices) & set(splits.validation_indices))
+    False
+
+    `model.fit(splits.train, steps_per_epoch=splits.steps_per_epoch,
+    validation_data=splits.validation, ...)` then trains and validates.
     """
     info = get_dataset_info(dataset)
     batch_size = v.check_positive_int("batch_size", batch_size)
@@ -759,19 +850,25 @@ def make_datasets(dataset, *, batch_size, data_dir=None, download=False,
             )
     v.check_bool("augment", augment)
     v.check_int("seed", seed)
+    validation_seed = v.check_int(
+        "validation_seed", seed if validation_seed is None
+        else validation_seed
+    )
+    if train_subset is not None:
+        train_subset = v.check_int("train_subset", train_subset, minimum=1)
     if test_subset is not None:
         test_subset = v.check_int("test_subset", test_subset, minimum=1)
     pipeline = resolve_pipeline(pipeline, dataset)
     if info.source == "idx":
         return _in_memory_splits(
             info, data_dir, batch_size, eval_batch_size, validation_split,
-            train_subset, test_subset, steps_per_epoch, augment, seed,
-            pipeline, shard_index, num_shards, initial_epoch,
+            validation_seed, train_subset, test_subset, steps_per_epoch,
+            augment, seed, pipeline, shard_index, num_shards, initial_epoch,
         )
     return _tfds_splits(
         info, data_dir, download, batch_size, eval_batch_size,
-        validation_split, train_subset, test_subset, steps_per_epoch,
-        augment, seed, shard_index, num_shards,
+        validation_split, validation_seed, train_subset, test_subset,
+        steps_per_epoch, augment, seed, shard_index, num_shards,
     )
 
 
@@ -782,13 +879,17 @@ def _steps(steps_per_epoch, n_train, batch_size):
 
 
 def _in_memory_splits(info, data_dir, batch_size, eval_batch_size,
-                      validation_split, train_subset, test_subset,
-                      steps_per_epoch, augment, seed, pipeline, shard_index,
-                      num_shards, initial_epoch):
+                      validation_split, validation_seed, train_subset,
+                      test_subset, steps_per_epoch, augment, seed, pipeline,
+                      shard_index, num_shards, initial_epoch):
     (x_all, y_all), (x_test, y_test) = load_fashion_mnist(data_dir)
+    n_val = resolve_validation_split(
+        info.name, validation_split, train_subset=train_subset,
+        num_examples=len(x_all),
+    )
     train_idx, val_idx = split_indices(
-        len(x_all), validation_split=validation_split,
-        train_subset=train_subset, seed=seed,
+        len(x_all), validation_split=n_val, train_subset=train_subset,
+        seed=validation_seed,
     )
     x_train, y_train = x_all[train_idx], y_all[train_idx]
     x_val, y_val = x_all[val_idx], y_all[val_idx]
@@ -836,28 +937,75 @@ def _in_memory_splits(info, data_dir, batch_size, eval_batch_size,
         test_examples=len(x_test),
         global_batch_size=batch_size,
         pipeline=pipeline,
+        validation_seed=validation_seed,
+        train_indices=train_idx,
+        validation_indices=val_idx,
     )
 
 
+def _select_tf(ds, indices, num_examples):
+    """The examples of `ds` at the sorted positions `indices`, in order.
+
+    A boolean mask over the positions filters the enumerated dataset;
+    `take` stops reading after the last selected example.
+    """
+    tf = _tf()
+    mask = np.zeros(num_examples, bool)
+    mask[indices] = True
+    mask = tf.constant(mask)
+    ds = ds.enumerate().filter(lambda i, example: tf.gather(mask, i))
+    return ds.map(lambda i, example: example).take(len(indices))
+
+
 def _tfds_splits(info, data_dir, download, batch_size, eval_batch_size,
-                 validation_split, train_subset, test_subset,
+                 validation_split, validation_seed, train_subset, test_subset,
                  steps_per_epoch, augment, seed, shard_index, num_shards):
-    n_all = info.train_examples
-    n_val = _resolve_count("validation_split", validation_split, n_all)
-    # Hold out the *last* n_val training examples (tfds slicing is
-    # deterministic and needs no pass over the data).
-    n_train = n_all - n_val
-    if train_subset is not None:
-        n_train = min(n_train, v.check_int("train_subset", train_subset,
-                                           minimum=1))
-    train_ds = load_tfds(info.name, f"train[:{n_train}]", data_dir=data_dir,
-                         download=download)
-    n_train = _cardinality(train_ds, n_train)
+    tf = _tf()
+    full = load_tfds(info.name, "train", data_dir=data_dir,
+                     download=download)
+    n_all = _cardinality(full, info.train_examples)
+    n_val = resolve_validation_split(
+        info.name, validation_split, train_subset=train_subset,
+        num_examples=n_all,
+    )
+    train_idx, val_idx = split_indices(
+        n_all, validation_split=n_val, train_subset=train_subset,
+        seed=validation_seed,
+    )
+    n_train = len(train_idx)
     val_ds = None
     if n_val:
-        val_ds = load_tfds(info.name, f"train[{n_all - n_val}:]",
-                           data_dir=data_dir, download=download)
-        n_val = _cardinality(val_ds, n_val)
+        # A seeded random hold-out, as for the IDX data: the positions are
+        # drawn with NumPy and selected from the ordered training split.
+        train_ds = _select_tf(full, train_idx, n_all)
+        # The held-out images are read encoded, selected, kept in memory
+        # after the first pass (5,000 CIFAR images: ~15 MB; 10,000
+        # ImageNet JPEGs: ~1 GB), and decoded on every pass.
+        import tensorflow_datasets as tfds
+
+        encoded = load_tfds(
+            info.name, "train", data_dir=data_dir, download=download,
+            decoders={"image": tfds.decode.SkipDecoding()},
+        )
+        channels = info.image_shape[-1]
+        static = (None, None, channels) if (
+            info.augmentation == "inception") else info.image_shape
+
+        def decode(image, label):
+            image = tf.io.decode_image(image, channels=channels,
+                                       expand_animations=False)
+            image.set_shape(static)
+            return image, label
+
+        val_ds = _select_tf(encoded, val_idx, n_all).cache().map(
+            decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+        )
+    elif n_train < n_all:
+        train_ds = load_tfds(info.name, f"train[:{n_train}]",
+                             data_dir=data_dir, download=download)
+        n_train = _cardinality(train_ds, n_train)
+    else:
+        train_ds = full
     test_split = info.test_split
     if test_subset is not None:
         test_split = f"{test_split}[:{test_subset}]"
@@ -896,4 +1044,7 @@ def _tfds_splits(info, data_dir, download, batch_size, eval_batch_size,
         test_examples=n_test,
         global_batch_size=batch_size,
         pipeline="tf.data",
+        validation_seed=validation_seed,
+        train_indices=train_idx,
+        validation_indices=val_idx,
     )

@@ -261,30 +261,82 @@ def _(block: s.SeqBlock, state, stage, index, prev_stage, ctx, *, name):
     return raw, act
 
 
+def _rir_inner_shortcut(block, reshapes):
+    """`(shortcut, resnet_init)` of one RiRConv of `block`."""
+    if block.inner_identity is None:
+        return None, False
+    if reshapes and block.projection:
+        return "projection", False
+    if block.inner_identity == "fixed":
+        return "identity", False
+    return None, True
+
+
+def _rir_outer_shortcuts(block, r_in, m_in, stage, strides, ctx, *, name):
+    """The outer shortcut's tensors for the residual and transient streams
+    (`None` where a stream gets none)."""
+    filters_m = stage.width or stage.filters
+    projection = s.Projection() if block.projection else s.PadProjection()
+    if block.outer_shortcut == "residual":
+        return apply_shortcut(s.Shortcut(projection=projection), r_in,
+                              stage.filters, strides, ctx,
+                              name=f"{name}_shortcut"), None
+    # "both": He et al.'s shortcut over concat(r, m), stream by stream.
+    if (strides == 1 and r_in.shape[-1] == stage.filters
+            and m_in.shape[-1] == filters_m):
+        return r_in, m_in
+    if block.projection:
+        # One 1x1 projection of concat(r, m), its outputs split by stream.
+        x = keras.layers.Concatenate(name=f"{name}_shortcut_concat")(
+            [r_in, m_in])
+        return tuple(
+            apply_projection(projection, x, filters, strides, ctx,
+                             name=f"{name}_shortcut{suffix}")
+            for filters, suffix in ((stage.filters, ""),
+                                    (filters_m, "_transient")))
+    # Option A per stream: the same zero-padded identity as on concat(r,
+    # m), with the zero channels placed at the end of each stream.
+    return tuple(
+        apply_projection(projection, x, filters, strides, ctx,
+                         name=f"{name}_shortcut{suffix}")
+        for x, filters, suffix in ((r_in, stage.filters, ""),
+                                   (m_in, filters_m, "_transient")))
+
+
 @apply_block.register
 def _(block: s.RiRBlock, state, stage, index, prev_stage, ctx, *, name):
+    r_in, m_in = state
     r, m = state
-    r_in = r
     strides = stage.stride if index == 0 else 1
+    joins_inside = (block.outer_shortcut is not None
+                    and block.outer_join == "pre_relu")
     for layer in range(block.layers):
+        layer_strides = strides if layer == 0 else 1
+        reshapes = layer_strides != 1 or r.shape[-1] != stage.filters
+        shortcut, resnet_init = _rir_inner_shortcut(block, reshapes)
+        last = layer == block.layers - 1
         r, m = layers.RiRConv(
             stage.filters,
             stage.width or stage.filters,
-            strides=strides if layer == 0 else 1,
-            shortcut=block.inner_shortcut,
-            resnet_init=block.resnet_init,
+            strides=layer_strides,
+            shortcut=shortcut,
+            resnet_init=resnet_init,
             momentum=ctx.bn_momentum,
             epsilon=ctx.bn_epsilon,
             kernel_initializer=ctx.conv_init,
+            activation=None if last and joins_inside else "relu",
             name=f"{name}_rir{layer + 1}",
         )([r, m])
-    if block.outer_shortcut:
-        projection = (s.Projection() if block.inner_shortcut == "projection"
-                      else s.PadProjection())
-        shortcut = apply_shortcut(s.Shortcut(projection=projection), r_in,
-                                  stage.filters, strides, ctx,
-                                  name=f"{name}_shortcut")
-        r = keras.layers.Add(name=f"{name}_add")([r, shortcut])
+    if block.outer_shortcut is None:
+        return r, m
+    s_r, s_m = _rir_outer_shortcuts(block, r_in, m_in, stage, strides, ctx,
+                                    name=name)
+    r = keras.layers.Add(name=f"{name}_add")([r, s_r])
+    if s_m is not None:
+        m = keras.layers.Add(name=f"{name}_add_transient")([m, s_m])
+    if joins_inside:
+        r = ctx.relu(r, name=f"{name}_relu")
+        m = ctx.relu(m, name=f"{name}_relu_transient")
     return r, m
 
 

@@ -183,10 +183,14 @@ class BasicBody:
 class BottleneckBody:
     """conv1x1-BN-ReLU-conv3x3(groups)-BN-ReLU-conv1x1-BN.
 
-    `stride_at` is `"first"` (the 1x1, ResNet v1 and RGSNet) or `"middle"`
-    (the 3x3, CIFAR ResNets/ResNeXt). `inner_rg_groups` wraps the 3x3 in an
-    RG shortcut (d-RGSNet): `ReLU(BN(conv3x3(u)) + RG(u))`. `se_reduction`
-    applies SE to the residual before the merge (SE-ResNeXt).
+    `stride_at` is `"first"` (the stride in the first 1x1: He et al.'s
+    ResNet v1) or `"middle"` (in the 3x3: "ResNet v1.5", PyTorch's and
+    Torch's reference ResNets, and the CIFAR bottleneck ResNets/ResNeXt).
+    `inner_rg_groups` wraps the 3x3 in an RG shortcut (d-RGSNet):
+    `ReLU(BN(conv3x3(u)) + RG(u))`, only where the 3x3 has stride 1 (a
+    strided 3x3 changes the spatial shape, so `"middle"` skips it in the
+    first block of each strided stage). `se_reduction` applies SE to the
+    residual before the merge (SE-ResNeXt).
     """
 
     groups: int = 1
@@ -241,21 +245,43 @@ class SeqBlock:
 class RiRBlock:
     """`layers` RiRConv layers on the (r, m) streams (ResNet in ResNet).
 
-    The four models of the paper's Figure 2 are choices of the flags:
-    RiR = inner identity shortcuts + an outer shortcut over the block;
-    ResNet = outer shortcut only; ResNet Init = `resnet_init` only;
-    CNN = none of them.
+    Slots:
+        inner_identity: the identity of each RiRConv on the residual
+            stream. `"learnable"` puts it into the kernel's initialisation
+            (Eq. 2's `W + I`, "ResNet Init"); `"fixed"` adds it as a
+            constant (Eq. 1's `shortcut(r)`); `None`: no inner identity.
+        outer_shortcut: the shortcut over the whole block, from the
+            block's input to its last layer. `"residual"` joins the
+            residual stream only (the transient stream has no identity
+            connections); `"both"` joins both streams, which makes the
+            block a plain ResNet unit of the total width; `None`: none.
+        outer_join: where the outer shortcut joins the last layer:
+            `"pre_relu"` (after its BN, inside the ReLU, like the last ReLU
+            of a ResNet unit) or `"post_relu"` (after the ReLU).
+        projection: where a layer or the block changes shape, use a
+            learned 1x1 projection (option B) instead of subsampling and
+            zero padding (option A), for the inner and outer shortcuts.
+
+    The four models of the paper's Figure 2: RiR = learnable inner
+    identity + residual outer shortcut; ResNet = `"both"` outer shortcut
+    only; ResNet Init = learnable inner identity only; CNN = none.
     """
 
     layers: int = 2
-    inner_shortcut: str | None = "identity"
-    outer_shortcut: bool = True
-    resnet_init: bool = False
+    inner_identity: str | None = "learnable"
+    outer_shortcut: str | None = "residual"
+    outer_join: str = "pre_relu"
+    projection: bool = False
 
     def __post_init__(self):
         v.check_positive_int("layers", self.layers)
-        v.check_choice("inner_shortcut", self.inner_shortcut,
-                       ("identity", "projection", None))
+        v.check_choice("inner_identity", self.inner_identity,
+                       ("learnable", "fixed", None))
+        v.check_choice("outer_shortcut", self.outer_shortcut,
+                       ("residual", "both", None))
+        v.check_choice("outer_join", self.outer_join,
+                       ("pre_relu", "post_relu"))
+        v.check_bool("projection", self.projection)
 
 
 # --------------------------------------------------------------------------

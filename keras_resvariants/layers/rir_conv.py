@@ -6,6 +6,7 @@ import numpy as np
 from keras_resvariants import _validation as v
 
 _SHORTCUTS = ("identity", "projection", None)
+_ACTIVATIONS = ("relu", None)
 
 
 def _centre_tap_identity(kernel_size, in_channels, out_channels, n, dtype):
@@ -167,7 +168,19 @@ class RiRConv(keras.layers.Layer):
     outputs (kernel `(k, k, C_r + C_m, filters_r + filters_m)`, residual
     channels first on both axes, `"same"` padding), one BatchNormalization
     over all output channels (per-channel, so exactly two per-stream BNs)
-    and a ReLU, then split into `[r', m']`.
+    and a ReLU, then split into `[r', m']`. With `activation=None` the
+    layer returns the two BN outputs instead, so that a caller can add a
+    tensor inside the ReLU: the last layer of an RiR block adds the
+    block's outer shortcut there, as the last ReLU of a ResNet unit does.
+
+    The paper implements the identity shortcut as an initialisation: "We
+    implement the architecture with a modified initialization of a
+    standard convolutional or fully connected layer that combines the
+    identity shortcut with the desired linear transformation" (Eq. 2,
+    `W + I`). That is `shortcut=None, resnet_init=True` here: the identity
+    is part of the trainable kernel. `shortcut="identity"` keeps it a
+    constant instead (Eq. 1 read literally); the two are the same function
+    at initialisation and after the weight change `kernel += I`.
 
     The shortcut is linear and sits before BN, so it is folded into the
     kernel: the call convolves with `kernel + S`, where `S` is a constant
@@ -223,6 +236,9 @@ class RiRConv(keras.layers.Layer):
             own seed.
             With a seed the initial weights are reproducible. Defaults to
             `None`.
+        activation: `"relu"` or `None`. `None` returns the BatchNorm
+            outputs (the pre-activations) of both streams. Defaults to
+            `"relu"`.
         **kwargs: Base `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Call arguments:
@@ -232,7 +248,8 @@ class RiRConv(keras.layers.Layer):
 
     Returns:
         List `[r', m']` of shapes `(batch, ceil(height / strides),
-        ceil(width / strides), filters_r)` and `(..., filters_m)`.
+        ceil(width / strides), filters_r)` and `(..., filters_m)`: after
+        the ReLU, or before it with `activation=None`.
 
     Example:
 
@@ -256,6 +273,7 @@ class RiRConv(keras.layers.Layer):
         epsilon=1e-5,
         kernel_initializer="he_normal",
         seed=None,
+        activation="relu",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -265,6 +283,8 @@ class RiRConv(keras.layers.Layer):
         self.strides = v.check_positive_int("strides", strides)
         self.shortcut = v.check_choice("shortcut", shortcut, _SHORTCUTS)
         self.resnet_init = v.check_bool("resnet_init", resnet_init)
+        self.activation = v.check_choice("activation", activation,
+                                         _ACTIVATIONS)
         self.use_bias = v.check_bool("use_bias", use_bias)
         self.momentum = v.check_unit_interval("momentum", momentum)
         self.epsilon = v.check_positive_float("epsilon", epsilon)
@@ -370,7 +390,9 @@ class RiRConv(keras.layers.Layer):
         y = keras.ops.conv(x, kernel, strides=self.strides, padding="same")
         if self.use_bias:
             y = keras.ops.add(y, self.bias)
-        y = keras.ops.relu(self.norm(y, training=training))
+        y = self.norm(y, training=training)
+        if self.activation == "relu":
+            y = keras.ops.relu(y)
         r, m = keras.ops.split(y, [self.filters_r], axis=-1)
         return [r, m]
 
@@ -419,4 +441,5 @@ class RiRConv(keras.layers.Layer):
                 self.kernel_initializer
             ),
             "seed": self.seed,
+            "activation": self.activation,
         }

@@ -4,6 +4,7 @@ Also the spec factories the variant families reuse: each variant is a
 baseline factory called with other slot values.
 """
 
+from keras_resvariants import _validation as v
 from keras_resvariants.blocks import specs as s
 from keras_resvariants.models._registry import register_arch
 
@@ -11,6 +12,13 @@ HE2016 = "He et al., Deep Residual Learning for Image Recognition, 2016"
 SENET = "Hu et al., Squeeze-and-Excitation Networks, 2018"
 RESNEXT = ("Xie et al., Aggregated Residual Transformations for Deep Neural "
            "Networks, 2017")
+
+STRIDE_AT = ("first", "middle")
+STRIDE_AT_DOC = (
+    "`'first'` (the stride of a stage in the first 1x1 of its first "
+    "bottleneck: He et al.'s ResNet v1) or `'middle'` (in the 3x3: ResNet "
+    "v1.5, the layout of PyTorch's and Torch's reference ResNets)."
+)
 
 IMAGENET_LAYERS = {
     26: (2, 2, 2, 2),
@@ -97,13 +105,16 @@ def resnext29(*, cardinality=8, base_width=64, se_reduction=None,
 
 def bottleneck_net(depth, *, width=1.0, stem="imagenet", body_kwargs=None,
                    shortcut=s.Shortcut(), merge=s.AddMerge(), post_relu=True,
-                   tail=(), seed=0):
-    """4-stage bottleneck ResNet (v1: stride in the first 1x1).
+                   tail=(), seed=0, stride_at="first"):
+    """4-stage bottleneck ResNet.
 
     `stem="imagenet"`: 7x7/2 conv + max-pool, strides (1, 2, 2, 2), 224
     input. `stem="cifar"`: 3x3 conv of width 64w, no pool, 32 input (RGS
-    CIFAR nets, spec §3.5). Widths 64w*(1, 2, 4, 8), outputs 4x.
+    CIFAR nets). Widths 64w*(1, 2, 4, 8), outputs 4x. `stride_at`:
+    `"first"` puts a stage's stride in the first 1x1 of its first block
+    (He et al.'s ResNet v1), `"middle"` in the 3x3 (ResNet v1.5).
     """
+    stride_at = v.check_choice("stride_at", stride_at, STRIDE_AT)
     if depth not in IMAGENET_LAYERS:
         raise ValueError(
             "`depth` must be one of "
@@ -123,7 +134,8 @@ def bottleneck_net(depth, *, width=1.0, stem="imagenet", body_kwargs=None,
             for f, n in zip((1, 2, 4, 8), IMAGENET_LAYERS[depth])
         ),
         block=s.ResidualBlock(
-            body=s.BottleneckBody(stride_at="first", **(body_kwargs or {})),
+            body=s.BottleneckBody(stride_at=stride_at,
+                                  **(body_kwargs or {})),
             shortcut=shortcut,
             merge=merge,
             post_relu=post_relu,
@@ -235,16 +247,21 @@ _IMAGENET_PARAMS = {50: 25_557_032, 101: 44_549_160}
 for _d in (50, 101, 152):
     register_arch(
         f"resnet_{_d}", f"ResNet{_d}",
-        lambda width, _d=_d: bottleneck_net(_d, width=width),
+        lambda width, stride_at, _d=_d: bottleneck_net(
+            _d, width=width, stride_at=stride_at),
         family="resnet", paper=HE2016, table="RoR Table 2 / RGS Table 2",
-        description=(f"ImageNet ResNet-{_d} v1 (stride in the first 1x1 of "
-                     "a bottleneck, as the papers' FLOP counts imply)."),
+        description=(f"ImageNet ResNet-{_d}, v1 by default (stride in the "
+                     "first 1x1 of a bottleneck, as the SeqConv and RoR "
+                     "papers' FLOP counts imply); `stride_at='middle'` is "
+                     "v1.5 (stride in the 3x3), the RGS paper's PyTorch "
+                     "baseline."),
         notes=("`width=0.5` gives the RoR paper's slim ResNet-101s: 11.68M "
                "parameters against the paper's 11.3M (spec §2.5)."
                if _d == 101 else ""),
         default_size=224,
         hparams={"width": (1.0, "float. Width multiplier of every stage "
-                                "and the stem.")},
+                                "and the stem."),
+                 "stride_at": ("first", STRIDE_AT_DOC)},
         expected_params=_IMAGENET_PARAMS.get(_d), expected_classes=1000,
         paper_params={50: "25.6M", 101: "44.5M", 152: "60.2M"}[_d],
         paper_macs={50: "3.86G", 101: "7.58G", 152: "11.3G"}[_d],

@@ -319,9 +319,11 @@ def load_model_for_export(model, *, weights=None, dataset=None):
 
     Args:
         model: a `.keras` file, a training run directory (its `best.keras`,
-            else `last.keras`) or a registry name (built with
-            `create_model(model, weights=weights)`, at the dataset's input
-            shape and class count when `dataset` is given).
+            else `last.keras`; `last.keras` first when its `metrics.json`
+            says the run had no held-out validation split) or a registry
+            name (built with `create_model(model, weights=weights)`, at
+            the dataset's input shape and class count when `dataset` is
+            given).
         weights: for a registry name: `None`, a registered weights tag or a
             `.weights.h5` path.
         dataset: dataset name whose preprocessing the export bakes in;
@@ -342,8 +344,18 @@ def load_model_for_export(model, *, weights=None, dataset=None):
     if os.path.isdir(path):
         if weights is not None:
             raise ValueError(_weights_with_file_message(weights, path))
-        candidates = [os.path.join(path, f) for f in ("best.keras",
-                                                      "last.keras")]
+        # The checkpoint selected on a held-out split: best.keras, unless
+        # the run's metrics.json says it had none (then best.keras, if
+        # any, was chosen on the test set), when last.keras comes first.
+        metrics = os.path.join(path, "metrics.json")
+        held_out = True
+        if os.path.isfile(metrics):
+            with open(metrics) as f:
+                held_out = json.load(f).get("validation_data") in (
+                    "held_out", None)
+        order = ("best.keras", "last.keras") if held_out else (
+            "last.keras", "best.keras")
+        candidates = [os.path.join(path, f) for f in order]
         found = [c for c in candidates if os.path.isfile(c)]
         if not found:
             raise ValueError(

@@ -19,9 +19,29 @@ examples:
   KERAS_BACKEND=jax resvariants train ... --coordinator 10.0.0.1:1234 \\
       --num-processes 2 --process-id 0
 
+Model selection: best.keras is the epoch with the best accuracy on images
+held out from the training split (--validation-split auto: 5000, 10000 for
+ImageNet, at most 10% of --train-subset; drawn with --validation-seed, not
+--seed). The test set is evaluated once, at the end, for the last and the
+selected model. --validation-split 0 trains on every image (best.keras is
+then the last epoch); --validate-on-test restores the papers' per-epoch
+test curves, and metrics.json then says the selection saw the test set.
+
 Rerunning the same command continues an interrupted run from its last
 finished epoch (the backup lives in OUTPUT/backup); --restart starts over.
 """
+
+
+def parse_validation_split(text):
+    """`auto`, a fraction (`0.1`) or a count (`5000`) (argparse type)."""
+    if text == "auto":
+        return text
+    try:
+        return parse_number(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected 'auto', a fraction or a count, got {text!r}"
+        ) from None
 
 
 def add_subcommand(subparsers):
@@ -50,17 +70,33 @@ def add_subcommand(subparsers):
                    help="initial learning rate")
     p.add_argument("--weight-decay", type=float,
                    help="the papers' lambda: L2 term (lambda/2)*||w||^2 on "
-                        "kernels")
+                        "the variables of --weight-decay-scope")
+    p.add_argument("--weight-decay-scope", choices=("all", "kernels"),
+                   help="decay every trainable variable (all) or conv and "
+                        "dense kernels only (default: the recipe's)")
     p.add_argument("--train-subset", type=int,
                    help="train on the first N training images")
     p.add_argument("--test-subset", type=int,
                    help="evaluate on the first N test images")
-    p.add_argument("--validation-split", type=parse_number, default=0.0,
-                   help="fraction (0.1) or count (5000) of training images "
-                        "held out for validation")
-    p.add_argument("--no-test-curves", action="store_true",
-                   help="without a validation split, do not evaluate on "
-                        "the test set after every epoch")
+    p.add_argument("--validation-split", type=parse_validation_split,
+                   default="auto",
+                   help="training images held out to choose best.keras: "
+                        "auto (default: 5000, ImageNet 10000, at most 10%% "
+                        "of --train-subset), a fraction (0.1) of the "
+                        "training split, a count (5000), or 0 (none)")
+    p.add_argument("--validation-seed", type=int, default=0,
+                   help="seed of the held-out draw, independent of --seed "
+                        "(default: 0)")
+    test_curves = p.add_mutually_exclusive_group()
+    test_curves.add_argument(
+        "--validate-on-test", action="store_true",
+        help="evaluate on the test set after every epoch (the papers' "
+             "curves) instead of a held-out split; best.keras is then "
+             "selected on the test set")
+    # The former opt-out of per-epoch test evaluation, now the default;
+    # accepted so that recorded commands still parse.
+    test_curves.add_argument("--no-test-curves", action="store_true",
+                             help=argparse.SUPPRESS)
     p.add_argument("--steps-per-epoch", type=int)
     p.add_argument("--output", default=None,
                    help="output directory (default: "
@@ -139,10 +175,12 @@ def run(args):
             per_replica_batch_size=args.per_replica_batch_size,
             learning_rate=args.learning_rate,
             weight_decay=args.weight_decay,
+            weight_decay_scope=args.weight_decay_scope,
             train_subset=args.train_subset,
             test_subset=args.test_subset,
             validation_split=args.validation_split,
-            validate_on_test=not args.no_test_curves,
+            validation_seed=args.validation_seed,
+            validate_on_test=args.validate_on_test,
             steps_per_epoch=args.steps_per_epoch,
             output_dir=output,
             data_dir=args.data_dir,
@@ -176,5 +214,16 @@ def run(args):
         f"{m['params']['trainable']:,} trainable parameters, "
         f"{m['wall_time_s']:.0f} s)"
     )
+    selection = m["selection"]
+    best = m["test"]["best"]["accuracy"]
+    if selection["checkpoint"] == "best":
+        print(
+            f"selected: epoch {selection['epoch']} of "
+            f"{selection['last_epoch']} ({selection['monitor']} "
+            f"{selection['value']:.4f} on the {selection['split']}): test "
+            f"accuracy {'n/a' if best is None else format(best, '.4f')}"
+        )
+    else:
+        print(f"selected: the last epoch ({selection['split']})")
     print(f"outputs: {result.output_dir}")
     return 0

@@ -25,7 +25,7 @@ from keras_resvariants.training.schedules import make_schedule
 # (the backup would not fit the new model or data).
 _RESUME_KEYS = ("model", "model_kwargs", "dataset", "recipe",
                 "global_batch_size", "seed", "train_subset",
-                "validation_split")
+                "validation_split", "validation_seed", "validation_data")
 
 
 @dataclasses.dataclass
@@ -33,7 +33,8 @@ class TrainResult:
     """What `train()` returns.
 
     Attributes:
-        model: the trained `keras.Model` (last epoch's weights).
+        model: the trained `keras.Model` (last epoch's weights; the
+            selected ones are in `best.keras`, see `metrics["selection"]`).
         history: the `keras.callbacks.History` of this invocation (epochs
             run now; a resumed run starts at the resumed epoch).
         metrics: the dict written to `metrics.json`.
@@ -102,8 +103,9 @@ def _check_resume(path, config):
 
 def train(model="resnet_20", dataset="fashion_mnist", recipe="auto", *,
           epochs=None, batch_size=None, per_replica_batch_size=None,
-          learning_rate=None, weight_decay=None, train_subset=None,
-          test_subset=None, validation_split=0.0, validate_on_test=True,
+          learning_rate=None, weight_decay=None, weight_decay_scope=None,
+          train_subset=None, test_subset=None, validation_split="auto",
+          validation_seed=data_lib.VALIDATION_SEED, validate_on_test=False,
           steps_per_epoch=None, output_dir=None, data_dir=None,
           download=False, seed=0, distribution="auto", logical_cpus=None,
           coordinator_address=None, num_processes=None, process_id=None,
@@ -113,16 +115,34 @@ def train(model="resnet_20", dataset="fashion_mnist", recipe="auto", *,
     """Trains a network on a dataset with a paper's recipe.
 
     Builds the network for the dataset's image shape and classes inside
-    the distribution scope, adds the recipe's L2 weight decay to its kernels
-    (`apply_weight_decay`), compiles SGD with the recipe's schedule, and
-    runs `model.fit` with Keras' progress bar. With `output_dir` it writes:
+    the distribution scope, adds the recipe's L2 weight decay
+    (`apply_weight_decay`, on the variables of `recipe.weight_decay_scope`),
+    compiles SGD with the recipe's schedule, and runs `model.fit` with
+    Keras' progress bar.
+
+    Model selection never looks at the test set: by default
+    (`validation_split="auto"`) a seeded random draw of training images
+    (5,000 for Fashion-MNIST and CIFAR, 10,000 for ImageNet; with
+    `train_subset`, at most 10% of the subset, drawn from outside it) is
+    held out, evaluated after every epoch, and `best.keras` keeps the
+    epoch of the highest validation accuracy. The draw uses
+    `validation_seed`, not `seed`, so runs with different seeds are
+    selected on the same images. The test set is read once, after the
+    last epoch, to evaluate the last and the selected model.
+
+    With `output_dir` it writes:
 
     * `tensorboard/`: TensorBoard logs (needs TensorFlow installed);
     * `log.csv`: one row per epoch (loss, accuracy, cross-entropy, their
-      validation counterparts, `lr`, `epoch_time_s`);
-    * `best.keras` (best validation accuracy so far) and `last.keras`;
-    * `metrics.json`: final test accuracy and cross-entropy, parameter
-      counts, epochs, wall time, devices, backend, recipe, command line;
+      validation counterparts on the held-out split, `lr`,
+      `epoch_time_s`);
+    * `best.keras` (the selected model: the best validation accuracy, or
+      the last epoch without a validation split) and `last.keras`;
+    * `metrics.json`: test accuracy and cross-entropy of the last epoch
+      (`test_accuracy`, `test_loss`) and of the selected model
+      (`test["best"]`), what was selected on which split (`selection`),
+      parameter counts, epochs, wall time, devices, backend, recipe,
+      command line;
     * `curves.png`: training curves (needs matplotlib);
     * `backup/` (`backup/worker{i}` per process in multi-process runs):
       the `keras.callbacks.BackupAndRestore` state. Calling `train` again
@@ -148,14 +168,24 @@ def train(model="resnet_20", dataset="fashion_mnist", recipe="auto", *,
             the global batch is this times the number of replicas.
         learning_rate: float. Overrides the recipe's initial rate.
         weight_decay: float. Overrides the recipe's λ.
-        train_subset: int. Train on the first N training examples only.
+        weight_decay_scope: `"all"` or `"kernels"`. Overrides the recipe's
+            `weight_decay_scope` (see `apply_weight_decay`).
+        train_subset: int. Train on the first N training examples (after
+            the hold-out) only.
         test_subset: int. Evaluate on the first N test examples only.
-        validation_split: fraction in (0, 1) or count of training examples
-            held out for validation (and for choosing `best.keras`).
-        validate_on_test: bool. Without a validation split, evaluate on the
-            test split after every epoch (the papers report test curves);
-            `best.keras` then tracks test accuracy, as `metrics.json` says.
-            Defaults to `True`.
+        validation_split: training examples held out for validation and
+            for choosing `best.keras`: `"auto"` (default; see
+            `keras_resvariants.data.resolve_validation_split`), a fraction
+            in (0, 1) of the training split or a count. `0`: no
+            validation; `best.keras` is then the last epoch.
+        validation_seed: int. Seed of the hold-out draw, independent of
+            `seed`. Defaults to `keras_resvariants.data.VALIDATION_SEED`
+            (0).
+        validate_on_test: bool. Opt-in to the papers' test curves: train on
+            the whole training split (`validation_split` must be `"auto"`
+            or `0`), evaluate on the test split after every epoch, and let
+            `best.keras` track test accuracy; `metrics.json` then says the
+            selection was made on the test set. Defaults to `False`.
         steps_per_epoch: int. Overrides `train_examples // batch_size`.
         output_dir: str. Where outputs and the backup go; `None` writes
             nothing and cannot resume.
@@ -190,15 +220,34 @@ def train(model="resnet_20", dataset="fashion_mnist", recipe="auto", *,
     Example:
 
     >>> result = keras_resvariants.training.train(
-    ...     "res_se_net_20", "fashion_mnist", "quick",
-    ...     train_subset=2048, output_dir="runs/smoke")
-    >>> result.metrics["test_accuracy"]
+    ...     "resnet_20", "fashion_mnist", "quick", epochs=1,
+    ...     train_subset=256, test_subset=256, output_dir="runs/smoke",
+    ...     verbose=0)
+    >>> result.metrics["selection"]["split"]
+    'validation (25 held-out training images, seed 0)'
+    >>> 0.0 <= result.metrics["test_accuracy"] <= 1.0
+    True
     """
     start = time.perf_counter()
     data_lib.get_dataset_info(dataset)
     seed = v.check_int("seed", seed)
+    validation_seed = v.check_int("validation_seed", validation_seed)
     v.check_bool("validate_on_test", validate_on_test)
     v.check_bool("restart", restart)
+    if train_subset is not None:
+        train_subset = v.check_int("train_subset", train_subset, minimum=1)
+    # Checked now (the count is resolved with the data), so that a typo
+    # fails before any device is set up.
+    data_lib.resolve_validation_split(dataset, validation_split,
+                                      train_subset=train_subset)
+    if validate_on_test and validation_split != "auto" and (
+            data_lib.resolve_validation_split(dataset, validation_split)):
+        raise ValueError(
+            "`validation_split` must be 'auto' or 0 with "
+            "`validate_on_test=True` (the test set then replaces the "
+            "held-out split). Received: "
+            f"validation_split={validation_split!r}"
+        )
     model_kwargs = dict(model_kwargs or {})
     if recipe == "auto":
         recipe = (recipes_lib.recipe_for_model(model)
@@ -208,6 +257,8 @@ def train(model="resnet_20", dataset="fashion_mnist", recipe="auto", *,
         recipe = recipe.with_overrides(learning_rate=learning_rate)
     if weight_decay is not None:
         recipe = recipe.with_overrides(weight_decay=weight_decay)
+    if weight_decay_scope is not None:
+        recipe = recipe.with_overrides(weight_decay_scope=weight_decay_scope)
     if batch_size is not None and per_replica_batch_size is not None:
         raise ValueError(
             "Pass `batch_size` (global) or `per_replica_batch_size`, not "
@@ -242,6 +293,7 @@ def train(model="resnet_20", dataset="fashion_mnist", recipe="auto", *,
             epochs=epochs, global_batch=global_batch,
             train_subset=train_subset, test_subset=test_subset,
             validation_split=validation_split,
+            validation_seed=validation_seed,
             validate_on_test=validate_on_test,
             steps_per_epoch=steps_per_epoch, output_dir=output_dir,
             data_dir=data_dir, download=download, seed=seed, plan=plan,
@@ -255,10 +307,10 @@ def train(model="resnet_20", dataset="fashion_mnist", recipe="auto", *,
 
 
 def _run(*, start, model, dataset, recipe, epochs, global_batch,
-         train_subset, test_subset, validation_split, validate_on_test,
-         steps_per_epoch, output_dir, data_dir, download, seed, plan,
-         model_kwargs, jit_compile, pipeline, verbose, restart, tensorboard,
-         plot, callbacks, command):
+         train_subset, test_subset, validation_split, validation_seed,
+         validate_on_test, steps_per_epoch, output_dir, data_dir, download,
+         seed, plan, model_kwargs, jit_compile, pipeline, verbose, restart,
+         tensorboard, plot, callbacks, command):
     """The body of `train` once arguments and devices are settled."""
     keras.utils.set_random_seed(seed)
 
@@ -289,7 +341,8 @@ def _run(*, start, model, dataset, recipe, epochs, global_batch,
         if restart:
             shutil.rmtree(backup, ignore_errors=True)
             os.makedirs(own, exist_ok=True)
-            keys = ("csv", "config", "metrics") if chief else ("csv",)
+            keys = ("csv", "best", "last") + (
+                ("config", "metrics") if chief else ())
             for key in keys:
                 if os.path.exists(paths[key]):
                     os.remove(paths[key])
@@ -297,7 +350,9 @@ def _run(*, start, model, dataset, recipe, epochs, global_batch,
 
     splits = data_lib.make_datasets(
         dataset, batch_size=global_batch, data_dir=data_dir,
-        download=download, validation_split=validation_split,
+        download=download,
+        validation_split=0 if validate_on_test else validation_split,
+        validation_seed=validation_seed,
         train_subset=train_subset, test_subset=test_subset,
         steps_per_epoch=steps_per_epoch,
         augment=recipe.augmentation == "standard", seed=seed,
@@ -312,21 +367,18 @@ def _run(*, start, model, dataset, recipe, epochs, global_batch,
     with plan.scope():
         net, model_name = _build_model(model, splits.info, model_kwargs,
                                        recipe)
-        decayed = apply_weight_decay(net, recipe.weight_decay)
+        decayed = apply_weight_decay(net, recipe.weight_decay,
+                                     scope=recipe.weight_decay_scope)
         optimizer = make_optimizer(recipe, total_steps)
-        net.compile(
-            optimizer=optimizer,
-            loss=keras.losses.SparseCategoricalCrossentropy(),
-            # Weighted, so the weight-0 padding of the evaluation batches
-            # is excluded (training batches carry no weights).
-            weighted_metrics=[
-                keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-                keras.metrics.SparseCategoricalCrossentropy(
-                    name="cross_entropy"
-                ),
-            ],
-            jit_compile=jit_compile,
-        )
+        _compile(net, optimizer, jit_compile)
+
+    if splits.validation is not None:
+        validation_data, validation_name = splits.validation, "held_out"
+    elif validate_on_test:
+        validation_data, validation_name = splits.test, "test"
+    else:
+        validation_data, validation_name = None, "none"
+    monitor = "val_accuracy" if validation_data is not None else None
 
     run_config = {
         "model": model_name,
@@ -338,6 +390,9 @@ def _run(*, start, model, dataset, recipe, epochs, global_batch,
         "seed": seed,
         "train_subset": train_subset,
         "validation_split": validation_split,
+        "validation_seed": validation_seed,
+        "validation_examples": splits.validation_examples,
+        "validation_data": validation_name,
     }
     if output_dir is not None and initial_epoch > 0:
         _check_resume(paths["config"], run_config)
@@ -347,24 +402,18 @@ def _run(*, start, model, dataset, recipe, epochs, global_batch,
                 json.dump(run_config, f, indent=2, sort_keys=True)
         cb.truncate_csv_log(paths["csv"], initial_epoch)
 
-    if splits.validation is not None:
-        validation_data, validation_name = splits.validation, "held_out"
-    elif validate_on_test:
-        validation_data, validation_name = splits.test, "test"
-    else:
-        validation_data, validation_name = None, "none"
-    monitor = "val_accuracy" if validation_data is not None else "accuracy"
-
     callback_list = [cb.EpochLogs(make_schedule(recipe, total_steps))]
     if output_dir is not None:
-        previous = [r[monitor] for r in cb.read_csv_log(paths["csv"])
-                    if isinstance(r.get(monitor), float)]
         callback_list.append(keras.callbacks.CSVLogger(paths["csv"],
                                                        append=True))
-        callback_list.append(keras.callbacks.ModelCheckpoint(
-            paths["best"], monitor=monitor, mode="max", save_best_only=True,
-            initial_value_threshold=max(previous) if previous else None,
-        ))
+        if monitor is not None:
+            previous = [r[monitor] for r in cb.read_csv_log(paths["csv"])
+                        if isinstance(r.get(monitor), float)]
+            callback_list.append(keras.callbacks.ModelCheckpoint(
+                paths["best"], monitor=monitor, mode="max",
+                save_best_only=True,
+                initial_value_threshold=max(previous) if previous else None,
+            ))
         callback_list.append(keras.callbacks.ModelCheckpoint(paths["last"]))
         if chief and tensorboard and importlib.util.find_spec("tensorflow"):
             callback_list.append(keras.callbacks.TensorBoard(
@@ -387,30 +436,77 @@ def _run(*, start, model, dataset, recipe, epochs, global_batch,
     fit_time = time.perf_counter() - fit_start
     ran = list(history.epoch)
 
-    if validation_name == "test" and ran and ran[-1] == epochs - 1:
-        test_accuracy = float(history.history["val_accuracy"][-1])
-        test_loss = float(history.history["val_cross_entropy"][-1])
-    else:
-        result = net.evaluate(splits.test, verbose=0, return_dict=True)
-        test_accuracy = float(result["accuracy"])
-        test_loss = float(result["cross_entropy"])
-
     rows = cb.read_csv_log(paths["csv"]) if output_dir else []
-    best = None
-    if rows and isinstance(rows[0].get(monitor), float):
-        top = max(rows, key=lambda r: r[monitor])
-        best = {"monitor": monitor, "value": top[monitor],
-                "epoch": int(top["epoch"]) + 1}
+    if not rows:  # no log: this invocation's history
+        rows = [
+            {"epoch": float(e),
+             **{k: float(vals[i]) for k, vals in history.history.items()}}
+            for i, e in enumerate(ran)
+        ]
+    epochs_completed = (int(rows[-1]["epoch"]) + 1 if rows
+                        else initial_epoch)
+    if output_dir is not None:
+        # Saved on every process (collective on JAX); without a validation
+        # split the selected model is the last one, and `best.keras` too.
+        net.save(paths["last"])
+        if monitor is None:
+            shutil.copyfile(paths["last"], paths["best"])
+
+    # The selection, from the log: `ModelCheckpoint` saved the first epoch
+    # reaching the maximum (it needs a strict improvement), as `max` picks.
+    scored = [r for r in rows if monitor is not None
+              and isinstance(r.get(monitor), float)
+              and not np.isnan(r[monitor])]
+    top = max(scored, key=lambda r: r[monitor]) if scored else None
+    best_epoch = int(top["epoch"]) + 1 if top else epochs_completed
+
+    # The test set, read now for the first time (except with
+    # `validate_on_test`, whose per-epoch values come from the log).
+    if validation_name == "test" and rows and epochs_completed == epochs:
+        last_test = _logged_test(rows[-1])
+        best_test = _logged_test(top)
+    else:
+        last_test = _evaluate(net, splits.test)
+        best_test = None
+        if validation_name == "test":
+            best_test = _logged_test(top)
+        elif top is None or best_epoch == epochs_completed:
+            best_test = last_test  # the selected model is the last one
+        elif output_dir is not None and os.path.exists(paths["best"]):
+            with plan.scope():
+                selected, _ = _build_model(model, splits.info, model_kwargs,
+                                           recipe)
+                selected.load_weights(paths["best"])
+                _compile(selected, None, jit_compile)
+            best_test = _evaluate(selected, splits.test)
+            del selected
+    selection = _selection(
+        validation_name, monitor, top, best_epoch, epochs_completed,
+        splits, saved=output_dir is not None,
+    )
+    best = {
+        "monitor": monitor,
+        "value": top[monitor] if top else None,
+        "epoch": best_epoch,
+        "test_accuracy": best_test["accuracy"] if best_test else None,
+        "test_loss": best_test["loss"] if best_test else None,
+    }
     metrics = {
-        "test_accuracy": test_accuracy,
-        "test_loss": test_loss,
+        "test_accuracy": last_test["accuracy"],
+        "test_loss": last_test["loss"],
         "test_loss_kind": "cross-entropy (no weight-decay term)",
+        "test": {
+            "last": {"epoch": epochs_completed, **last_test},
+            "best": {"epoch": best_epoch,
+                     "accuracy": best["test_accuracy"],
+                     "loss": best["test_loss"]},
+        },
+        "selection": selection,
         "model": model_name,
         "dataset": dataset,
         "recipe": recipe.to_dict(),
         "epochs": epochs,
-        "epochs_completed": (len(rows) if rows
-                             else (ran[-1] + 1 if ran else initial_epoch)),
+        "epochs_completed": epochs_completed,
         "resumed_from_epoch": initial_epoch,
         "epochs_run_now": len(ran),
         "steps_per_epoch": splits.steps_per_epoch,
@@ -423,6 +519,8 @@ def _run(*, start, model, dataset, recipe, epochs, global_batch,
         "validation_examples": splits.validation_examples,
         "test_examples": splits.test_examples,
         "validation_data": validation_name,
+        "validation_split": validation_split,
+        "validation_seed": validation_seed,
         "best": best,
         "params": {
             "trainable": _count(net.trainable_weights),
@@ -432,14 +530,16 @@ def _run(*, start, model, dataset, recipe, epochs, global_batch,
         "weight_decay": {
             "lambda": recipe.weight_decay,
             "l2_coefficient": recipe.weight_decay / 2.0,
-            "decayed_kernels": len(decayed),
+            "scope": recipe.weight_decay_scope,
+            "decayed_variables": len(decayed),
+            "decayed_kernels": sum(1 for w in decayed if len(w.shape) >= 2),
         },
         "wall_time_s": None,
         "fit_time_s": fit_time,
         "train_time_s_all_runs": float(sum(
             r["epoch_time_s"] for r in rows
             if isinstance(r.get("epoch_time_s"), float)
-        )) if rows else fit_time,
+        )) if output_dir else fit_time,
         "distribution": plan.describe(),
         "devices": list(plan.devices),
         "backend": keras.backend.backend(),
@@ -450,8 +550,6 @@ def _run(*, start, model, dataset, recipe, epochs, global_batch,
         "command": command if command is not None else " ".join(sys.argv),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
-    if output_dir is not None:
-        net.save(paths["last"])  # on every process: collective on JAX
     if output_dir is not None and chief:
         if plot:
             cb.plot_curves(paths["csv"], paths["png"],
@@ -467,3 +565,61 @@ def _run(*, start, model, dataset, recipe, epochs, global_batch,
         metrics["wall_time_s"] = time.perf_counter() - start
     return TrainResult(model=net, history=history, metrics=metrics,
                        output_dir=output_dir)
+
+
+def _compile(net, optimizer, jit_compile):
+    net.compile(
+        optimizer=optimizer,
+        loss=keras.losses.SparseCategoricalCrossentropy(),
+        # Weighted, so the weight-0 padding of the evaluation batches
+        # is excluded (training batches carry no weights).
+        weighted_metrics=[
+            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
+            keras.metrics.SparseCategoricalCrossentropy(
+                name="cross_entropy"
+            ),
+        ],
+        jit_compile=jit_compile,
+    )
+
+
+def _evaluate(net, dataset):
+    result = net.evaluate(dataset, verbose=0, return_dict=True)
+    return {"accuracy": float(result["accuracy"]),
+            "loss": float(result["cross_entropy"])}
+
+
+def _logged_test(row):
+    """Test metrics logged as `val_*` by a `validate_on_test` run."""
+    if row is None:
+        return None
+    return {"accuracy": float(row["val_accuracy"]),
+            "loss": float(row["val_cross_entropy"])}
+
+
+def _selection(validation_name, monitor, top, best_epoch, epochs_completed,
+               splits, saved):
+    """The `metrics.json` entry saying what was selected on which split."""
+    if validation_name == "held_out":
+        split = (f"validation ({splits.validation_examples} held-out "
+                 f"training images, seed {splits.validation_seed})")
+    elif validation_name == "test":
+        split = ("test set (validate_on_test=True: the test split was "
+                 "evaluated after every epoch, as in the papers' curves)")
+    else:
+        split = ("none (validation_split=0: no per-epoch validation; the "
+                 "selected model is the last epoch)")
+    out = {
+        "checkpoint": "best" if top is not None else "last",
+        "file": "best.keras" if saved else None,
+        "monitor": monitor,
+        "mode": "max" if monitor else None,
+        "value": top[monitor] if top is not None else None,
+        "split": split,
+        "data": validation_name,
+        "epoch": best_epoch,
+        "last_epoch": epochs_completed,
+    }
+    if not saved:
+        out["note"] = "no output_dir: no checkpoint was written"
+    return out

@@ -1,27 +1,33 @@
 """Publish a training run as pretrained weights: files, record, model card.
 
     python -m keras_resvariants.weights.publish RUN_DIR --tag fashion_mnist \\
-        [--output saved_models] [--records PATH] [--checkpoint last]
+        [--output saved_models] [--records PATH] [--checkpoint auto]
 
 `RUN_DIR` is the output directory of `resvariants train` (`last.keras` or
 `best.keras`, `run_config.json`, `metrics.json`). The tool
 
-1. rebuilds the run's network with the builder and the run's
+1. picks the checkpoint (`--checkpoint auto`, the default): `best.keras`
+   when the run selected it on a split held out from the training images
+   (`metrics.json`'s `validation_data` is `"held_out"`), else
+   `last.keras`; a checkpoint chosen on the test set is never published
+   by default;
+2. rebuilds the run's network with the builder and the run's
    hyperparameters (the recipe's `model_kwargs` the network accepts, then
    the run's own `model_kwargs`), checks its weight structure equals the
    checkpoint's and copies the weights over;
-2. writes `<arch>.<tag>.weights.h5` (with the head) and
+3. writes `<arch>.<tag>.weights.h5` (with the head) and
    `<arch>.<tag>.notop.weights.h5` (without) into `--output`;
-3. computes their sha256 and the fingerprints of both structures;
-4. loads the files back *by tag*, through the same code users run,
+4. computes their sha256 and the fingerprints of both structures;
+5. loads the files back *by tag*, through the same code users run,
    checks the outputs equal the checkpoint's bit for bit, and measures
    top-1 accuracy on the full test split;
-5. adds (or replaces) the record in the records file and writes the model
-   card `<arch>.<tag>.md` next to the weights.
+6. adds (or replaces) the record in the records file, with a `selection`
+   entry saying which checkpoint was published and which split chose it,
+   and writes the model card `<arch>.<tag>.md` next to the weights.
 
-`--checkpoint last` is the default because `metrics.json`'s test accuracy
-is the last epoch's, and because `best.keras` is chosen on the test set
-when the run had no validation split.
+Runs made before `train()` held out a validation split by default
+(`metrics.json` without `selection`) evaluated the test set after every
+epoch; their cards say so ("selected on: test set").
 """
 
 import argparse
@@ -43,7 +49,9 @@ from keras_resvariants.weights import registry
 from keras_resvariants.weights.fingerprint import fingerprint
 from keras_resvariants.weights.fingerprint import weight_structure
 
-CHECKPOINTS = ("last", "best")
+CHECKPOINTS = ("auto", "last", "best")
+
+LEGACY_SELECTION = "test set (legacy default: no held-out split)"
 
 
 def file_names(arch, tag):
@@ -60,7 +68,7 @@ def run_hyperparameters(run_config, accepted):
     return out
 
 
-def publish(run_dir, tag, *, output=None, records=None, checkpoint="last",
+def publish(run_dir, tag, *, output=None, records=None, checkpoint="auto",
             base_url=None, data_dir=None, test_subset=None, batch_size=256,
             command=None):
     """Publishes the weights of a training run (see the module docstring).
@@ -72,7 +80,9 @@ def publish(run_dir, tag, *, output=None, records=None, checkpoint="last",
             Defaults to the repository's `saved_models/`.
         records: records file to update. Defaults to
             `keras_resvariants.weights.records_path()`.
-        checkpoint: `"last"` or `"best"`.
+        checkpoint: `"auto"` (default: `"best"` when the run selected
+            `best.keras` on a held-out validation split, else `"last"`),
+            `"last"` or `"best"`.
         base_url: optional URL prefix the files will be served from.
         data_dir: dataset directory (see `keras_resvariants.data`).
         test_subset: evaluate on only the first N test examples (for
@@ -101,6 +111,8 @@ def publish(run_dir, tag, *, output=None, records=None, checkpoint="last",
     records = os.path.abspath(records or registry.records_path())
     run_config = _read_json(run_dir, "run_config.json")
     metrics = _read_json(run_dir, "metrics.json")
+    if checkpoint == "auto":
+        checkpoint = selected_checkpoint(metrics)
     ckpt_path = os.path.join(run_dir, f"{checkpoint}.keras")
     if not os.path.isfile(ckpt_path):
         raise FileNotFoundError(
@@ -162,6 +174,7 @@ def publish(run_dir, tag, *, output=None, records=None, checkpoint="last",
         params=_params(top, info, hyperparameters, builder),
         source=_source(run_dir, run_config, metrics, checkpoint, command),
         base_url=base_url,
+        selection=selection_record(metrics, checkpoint),
     )
 
     # Load back by tag, from `output`, through the users' code path.
@@ -186,6 +199,59 @@ def publish(run_dir, tag, *, output=None, records=None, checkpoint="last",
     with open(card, "w") as f:
         f.write(model_card(record))
     return record
+
+
+def selected_checkpoint(metrics):
+    """`"best"` when a run's `best.keras` was selected on a held-out
+    validation split (`metrics["validation_data"] == "held_out"`), else
+    `"last"` (no validation, or validation on the test set)."""
+    return "best" if metrics.get("validation_data") == "held_out" else "last"
+
+
+def selection_record(metrics, checkpoint):
+    """The record's `selection` entry: which checkpoint of the run is
+    published and which split chose it.
+
+    Args:
+        metrics: the run's `metrics.json` dict.
+        checkpoint: `"best"` or `"last"`.
+
+    Returns:
+        A dict: `checkpoint` (file name), `data` (the run's
+        `validation_data`: `"held_out"`, `"test"`, `"none"`, or `None` for
+        runs that predate it), `split` (what chose the checkpoint, in
+        words), `monitor`, `value`, `epoch` and `epochs`.
+    """
+    data = metrics.get("validation_data")
+    run = metrics.get("selection") or {}
+    best = metrics.get("best") or {}
+    epochs = metrics.get("epochs_completed")
+    out = {"checkpoint": f"{checkpoint}.keras", "data": data,
+           "split": None, "monitor": None, "value": None, "epoch": epochs,
+           "epochs": epochs}
+    legacy = not run  # trained before runs recorded their selection
+    if checkpoint == "best" and data in ("held_out", "test"):
+        out.update(monitor=best.get("monitor") or "val_accuracy",
+                   value=best.get("value"), epoch=best.get("epoch"))
+    if data is None or (data == "test" and legacy):
+        out["split"] = LEGACY_SELECTION
+    elif checkpoint == "best" and data == "held_out":
+        out["split"] = run.get("split") or (
+            f"validation ({metrics.get('validation_examples', '?')} "
+            "held-out training images)")
+    elif checkpoint == "best" and data == "test":
+        out["split"] = run.get("split") or "test set"
+    elif data == "held_out":
+        out["split"] = ("none: the last epoch, asked for with --checkpoint "
+                        f"last (the run selected epoch {best.get('epoch')} "
+                        "on its held-out validation split)")
+    elif data == "test":
+        out["split"] = ("none: the last epoch (the run evaluated the test "
+                        "set after every epoch; its test-selected "
+                        "best.keras is not published)")
+    else:
+        out["split"] = "none: the last epoch (the run had no validation split)"
+    return out
 
 
 def evaluate(model, record, *, data_dir=None, test_subset=None,
@@ -221,7 +287,7 @@ def model_card(record):
     src = record.source
     params = record.params
     metrics = record.metrics
-    run_acc = metrics.get("test_accuracy")
+    run_acc = run_test_accuracy(record)
     hp = record.hyperparameters or "the builder's defaults"
     lines = [
         f"# {record.name}",
@@ -262,6 +328,7 @@ def model_card(record):
         f"| parameters vs paper | {params.get('check', 'not checked')} |",
         f"| backend, date | {src.get('backend')}, {src.get('date')} |",
         f"| checkpoint | {src.get('checkpoint')} of `{src.get('run_dir')}` |",
+        f"| selected on | {selected_on(record)} |",
         f"| command | `{src.get('command')}` |",
         f"| published with | `{src.get('publish_command')}` |",
         "",
@@ -284,6 +351,34 @@ def model_card(record):
     return "\n".join(lines)
 
 
+def selected_on(record):
+    """The model card's "selected on" text of a record: the split that
+    chose the published checkpoint. Records without a `selection` entry
+    come from runs that evaluated the test set after every epoch by
+    default."""
+    selection = record.selection
+    if selection is None or not selection.get("split"):
+        return LEGACY_SELECTION
+    text = selection["split"]
+    if selection.get("monitor") and selection.get("value") is not None:
+        text += (f"; epoch {selection.get('epoch')} of "
+                 f"{selection.get('epochs')}, {selection['monitor']} "
+                 f"{selection['value']:.4f}")
+    return text
+
+
+def run_test_accuracy(record):
+    """The training run's test accuracy of the published checkpoint: the
+    selected model's (`metrics["test"]["best"]`) when `best.keras` was
+    published, else the last epoch's (`metrics["test_accuracy"]`)."""
+    metrics = record.metrics or {}
+    if (record.selection or {}).get("checkpoint") == "best.keras":
+        best = (metrics.get("test") or {}).get("best") or {}
+        if best.get("accuracy") is not None:
+            return best["accuracy"]
+    return metrics.get("test_accuracy")
+
+
 def _pct(x):
     return "n/a" if x is None else f"{100 * x:.2f}%"
 
@@ -300,9 +395,10 @@ def _read_json(run_dir, name):
 
 
 def _run_metrics(metrics):
-    keys = ("test_accuracy", "test_loss", "test_examples", "train_examples",
-            "validation_data", "epochs_completed", "best", "wall_time_s",
-            "train_time_s_all_runs")
+    keys = ("test_accuracy", "test_loss", "test", "test_examples",
+            "train_examples", "validation_data", "validation_examples",
+            "validation_seed", "selection", "epochs_completed", "best",
+            "wall_time_s", "train_time_s_all_runs")
     return {k: metrics[k] for k in keys if k in metrics}
 
 
@@ -354,6 +450,7 @@ def _source(run_dir, run_config, metrics, checkpoint, command):
         "seed": run_config.get("seed"),
         "train_subset": run_config.get("train_subset"),
         "validation_split": run_config.get("validation_split"),
+        "validation_seed": run_config.get("validation_seed"),
         "backend": metrics.get("backend"),
         "dtype_policy": metrics.get("dtype_policy"),
         "devices": metrics.get("devices"),
@@ -453,7 +550,10 @@ def main(argv=None):
                         help="records file to update (default: the "
                              "package's records.json or "
                              f"${registry.RECORDS_ENV})")
-    parser.add_argument("--checkpoint", choices=CHECKPOINTS, default="last")
+    parser.add_argument("--checkpoint", choices=CHECKPOINTS, default="auto",
+                        help="auto (default): best.keras when the run "
+                             "selected it on a held-out validation split, "
+                             "else last.keras")
     parser.add_argument("--base-url", default=None,
                         help="URL prefix the files will be served from")
     parser.add_argument("--data-dir", default=None)
@@ -472,7 +572,7 @@ def main(argv=None):
     print(f"Published {record.name}: test accuracy "
           f"{_pct(record.test_accuracy)} on "
           f"{record.metrics['test_examples_remeasured']} images "
-          f"(training run: {_pct(record.metrics.get('test_accuracy'))}).")
+          f"(training run: {_pct(run_test_accuracy(record))}).")
     for entry in (record.top, record.notop):
         print(f"  {entry.name}  sha256 {entry.sha256}")
     return 0

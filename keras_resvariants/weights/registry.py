@@ -69,6 +69,12 @@ class WeightsRecord:
             seed, backend, date, versions, run directory, checkpoint.
         base_url: URL prefix the files can be downloaded from (`None`:
             not hosted; the files must be found locally).
+        selection: which checkpoint of the run was published and on which
+            split it was chosen: a dict with `checkpoint` (`"best.keras"`
+            or `"last.keras"`), `data` (`"held_out"`, `"test"` or
+            `"none"`), `split` (a description), `monitor`, `value`,
+            `epoch` and `epochs`. `None` in records published before it
+            existed (their runs selected on the test set by default).
     """
 
     arch: str
@@ -85,6 +91,7 @@ class WeightsRecord:
     params: dict = dataclasses.field(default_factory=dict)
     source: dict = dataclasses.field(default_factory=dict)
     base_url: str | None = None
+    selection: dict | None = None
 
     @property
     def name(self):
@@ -112,6 +119,8 @@ class WeightsRecord:
             "params": dict(self.params),
             "source": dict(self.source),
             "base_url": self.base_url,
+            "selection": (None if self.selection is None
+                          else dict(self.selection)),
         }
 
     @classmethod

@@ -51,7 +51,7 @@ def _weights(layer):
     }
 
 
-def _reference(layer, r, m, training):
+def _reference(layer, r, m, training, **kwargs):
     """The layer's weights, split into the four stream-pair kernels, through
     the stream-by-stream NumPy reference."""
     w = _weights(layer)
@@ -75,6 +75,8 @@ def _reference(layer, r, m, training):
         moving_variance=w["moving_variance"],
         epsilon=layer.epsilon,
         training=training,
+        activation=layer.activation,
+        **kwargs,
     )
 
 
@@ -92,10 +94,16 @@ REFERENCE_CASES = [
     (4, 3, 4, 3, 3, 1, None, False, (8, 8)),
     (3, 4, 6, 5, 3, 2, None, True, (8, 8)),
 ]
+# The same layers returning their pre-activations (`activation=None`).
+PREACTIVATION_CASES = [REFERENCE_CASES[i] for i in (0, 3, 6, 10)]
 
 
-@pytest.mark.parametrize("case", REFERENCE_CASES)
-def test_matches_numpy_reference(case):
+@pytest.mark.parametrize(
+    "case, activation",
+    [(c, "relu") for c in REFERENCE_CASES]
+    + [(c, None) for c in PREACTIVATION_CASES],
+)
+def test_matches_numpy_reference(case, activation):
     c_r, c_m, f_r, f_m, k, strides, shortcut, use_bias, hw = case
     rng = np.random.default_rng(0)
     layer = RiRConv(
@@ -105,6 +113,7 @@ def test_matches_numpy_reference(case):
         strides=strides,
         shortcut=shortcut,
         use_bias=use_bias,
+        activation=activation,
         **FAST_INIT,
     )
     r, m = _inputs(rng, c_r, c_m, hw)
@@ -118,6 +127,9 @@ def test_matches_numpy_reference(case):
         for out, exp in zip(outputs, expected):
             assert out.shape == exp.shape
             np.testing.assert_allclose(out, exp, rtol=1e-4, atol=1e-4)
+        if activation is None:
+            # Pre-activations: negative values are kept.
+            assert all(np.any(out < 0) for out in outputs)
 
 
 @pytest.mark.parametrize(
@@ -288,6 +300,23 @@ def test_trainable_parameter_count(
     assert sum(int(np.prod(v.shape)) for v in non_trainable) == 2 * (f_r + f_m)
 
 
+def test_config_without_newer_keys_keeps_its_old_meaning():
+    # A config saved before `activation` existed loads with the ReLU on.
+    layer = RiRConv(4, 3, shortcut=None, resnet_init=True, name="rir")
+    config = json.loads(json.dumps(layer.get_config()))
+    assert config.pop("activation") == "relu"
+    old = RiRConv.from_config(config)
+    assert old.activation == "relu"
+    assert old.shortcut is None and old.resnet_init
+    r, m = _inputs(np.random.default_rng(8), 2, 3)
+    old.build([r.shape, m.shape])
+    _randomise(old, np.random.default_rng(9))
+    for out, exp in zip(to_numpy_list(old([r, m], training=False)),
+                        _reference(old, r, m, training=False)):
+        np.testing.assert_allclose(out, exp, rtol=1e-4, atol=1e-4)
+        assert np.all(out >= 0)
+
+
 def test_config_is_constructor_arguments_and_round_trips():
     layer = RiRConv(
         6,
@@ -302,6 +331,7 @@ def test_config_is_constructor_arguments_and_round_trips():
             2.0, "fan_out", "uniform"
         ),
         seed=3,
+        activation=None,
         name="rir",
     )
     config = layer.get_config()
@@ -413,6 +443,7 @@ BAD_CONSTRUCTOR_ARGUMENTS = [
     ({"epsilon": -1}, "epsilon", -1),
     ({"kernel_initializer": "nope"}, "kernel_initializer", "nope"),
     ({"seed": -1}, "seed", -1),
+    ({"activation": "sigmoid"}, "activation", "sigmoid"),
 ]
 
 

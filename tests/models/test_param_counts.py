@@ -56,9 +56,17 @@ TABLE = [
     ("RoRResNet101", {}, 1000, 44_549_160, "RoR Table 2: 44.5M"),
     ("ResNet101", dict(width=0.5), 1000, 11_678_728, "spec §2.5 (11.3M)"),
     ("ResNet50", {}, 1000, 25_557_032, "keras.applications ResNet50"),
+    ("ResNet50", dict(stride_at="middle"), 1000, 25_557_032,
+     "torchvision ResNet-50 (v1.5): 25,557,032"),
     ("BRGSNet50", {}, 1000, 25_579_560, "RGS Table 2: 25.6M"),
-    ("DRGSNet50", {}, 1000, 25_587_112, "spec §3.5"),
-    ("ResRGSNet50", {}, 1000, 25_587_112, "RGS Table 2: 25.6M"),
+    ("BRGSNet50", dict(stride_at="first"), 1000, 25_579_560,
+     "RGS Table 2: 25.6M"),
+    # v1.5 (the default): no inner RG around the 3 strided 3x3s.
+    ("DRGSNet50", {}, 1000, 25_585_320, "v1 count - 2 * (128 + 256 + 512)"),
+    ("DRGSNet50", dict(stride_at="first"), 1000, 25_587_112, "spec §3.5"),
+    ("ResRGSNet50", {}, 1000, 25_585_320, "RGS Table 2: 25.6M"),
+    ("ResRGSNet50", dict(stride_at="first"), 1000, 25_587_112,
+     "RGS Table 2: 25.6M"),
     ("ResNetCifar", dict(depth=26, width=0.25), 100, 928_564, "spec §3.5"),
     ("RGSNet", dict(depth=26, width=0.25), 100, 931_444, "spec §3.5"),
     ("RGSNet", dict(depth=26, width=0.5), 100, 3_601_028, "spec §3.5"),
@@ -125,15 +133,19 @@ MACS = [
     ("ResNeXt29", {}, 5.387e9, "RoR Table 2: 5.32G"),
     ("ResNet101", {}, 7.570e9, "RoR Table 2: 7.58G"),
     ("ResNet50", {}, 3.858e9, "He et al.: 3.86G"),
-    ("ResRGSNet50", {}, 3.858e9, "RGS: unchanged"),
+    ("ResNet50", dict(stride_at="middle"), 4.089e9,
+     "torchvision ResNet-50 (v1.5): 4.09G"),
+    ("ResRGSNet50", {}, 4.089e9, "RGS: v1.5 ResNet-50's, unchanged"),
+    ("ResRGSNet50", dict(stride_at="first"), 3.858e9, "RGS: unchanged"),
     ("ResSENet110", {}, 0.253e9, "spec §4.3"),
     ("RiRNet32", {}, 0.069e9, "spec §5.4"),
     ("RiRNet18Wide", {}, 1.28e9, "spec §5.4"),
 ]
 
 
-@pytest.mark.parametrize("builder,kwargs,expected,source", MACS,
-                         ids=[m[0] for m in MACS])
+@pytest.mark.parametrize(
+    "builder,kwargs,expected,source", MACS,
+    ids=[f"{m[0]}-{m[1]}" if m[1] else m[0] for m in MACS])
 def test_macs_match_spec(builder, kwargs, expected, source):
     size = kr.model_info(builder)["default_input_shape"][0]
     model = getattr(kr, builder)(classes=1000 if size == 224 else 10,

@@ -93,8 +93,16 @@ def rir_conv(
     training,
     projection=None,
     bias=None,
+    activation="relu",
+    residual_add=None,
+    transient_add=None,
 ):
     """Returns `(r', m')` of Eq. 1 with ReLU(BN(.)) as the nonlinearity.
+
+    `residual_add` and `transient_add`, if given, are added to the residual
+    and transient streams after their BN and before their ReLU (where an
+    RiR block's outer shortcut joins); `activation=None` returns both
+    streams before the ReLU.
 
     `w_ab` maps stream `a` to stream `b` (kernel `(k, k, C_a, F_b)`); `gamma`,
     `beta`, `moving_*` and `bias` hold `F_r` residual entries then `F_m`
@@ -115,7 +123,8 @@ def rir_conv(
         assert shortcut is None
     outputs = []
     parts = (slice(0, filters_r), slice(filters_r, None))
-    for pre, part in zip((pre_r, pre_m), parts):
+    adds = (residual_add, transient_add)
+    for pre, part, add in zip((pre_r, pre_m), parts, adds):
         if bias is not None:
             pre = pre + bias[part]
         if training:
@@ -123,5 +132,7 @@ def rir_conv(
         else:
             mean, variance = moving_mean[part], moving_variance[part]
         y = batch_norm(pre, gamma[part], beta[part], mean, variance, epsilon)
-        outputs.append(np.maximum(y, 0.0))
+        if add is not None:
+            y = y + add
+        outputs.append(np.maximum(y, 0.0) if activation == "relu" else y)
     return tuple(outputs)

@@ -2,6 +2,7 @@
 
 import json
 import os
+import re
 import shutil
 import types
 
@@ -211,24 +212,28 @@ def test_registry_name_is_built_for_the_dataset():
     assert source == {"registry_name": "resnet_20", "weights": None}
 
 
-def test_cli_argument_errors(run_dir, tmp_path):
+def test_cli_argument_errors(run_dir, tmp_path, capsys):
     lone = tmp_path / "lone"
     lone.mkdir()
     shutil.copy(os.path.join(run_dir, "best.keras"), lone / "m.keras")
     out = str(tmp_path / "exported")
+
+    def fails(argv, match):
+        # One line naming the problem, exit status 2 (no traceback).
+        assert cli.main(["export", *argv]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.startswith("resvariants export: error: "), err
+        assert "\n" not in err and re.search(match, err), err
+
     # A bare .keras file does not say how it was preprocessed.
-    with pytest.raises(ValueError, match="--dataset NAME"):
-        cli.main(["export", "--model", str(lone / "m.keras"), "--output",
-                  out])
-    with pytest.raises(ValueError, match="one mean/std per input channel"):
-        cli.main(["export", "--model", str(lone / "m.keras"), "--output",
-                  out, "--dataset", "cifar10"])
-    with pytest.raises(ValueError, match="`weights` applies to a registry"):
-        cli.main(["export", "--model", run_dir, "--output", out,
-                  "--weights", "x.weights.h5"])
-    with pytest.raises(ValueError, match="`model` must be a .keras file"):
-        cli.main(["export", "--model", "no_such_model", "--output", out])
-    with pytest.raises(ValueError, match="`dataset` must be one of"):
-        cli.main(["export", "--model", run_dir, "--output", out,
-                  "--dataset", "mnist"])
+    fails(["--model", str(lone / "m.keras"), "--output", out],
+          "--dataset NAME")
+    fails(["--model", str(lone / "m.keras"), "--output", out,
+           "--dataset", "cifar10"], "one mean/std per input channel")
+    fails(["--model", run_dir, "--output", out, "--weights",
+           "x.weights.h5"], "`weights` applies to a registry")
+    fails(["--model", "no_such_model", "--output", out],
+          "`model` must be a .keras file")
+    fails(["--model", run_dir, "--output", out, "--dataset", "mnist"],
+          "`dataset` must be one of")
     assert not os.path.exists(out)

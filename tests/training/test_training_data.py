@@ -305,6 +305,56 @@ def test_tfds_cifar10_through_mock_data():
     assert all(b[0].shape == (8, 32, 32, 3) for b in test)
 
 
+def _pixels(x, name):
+    info = data.DATASETS[name]
+    pixels = (x * np.asarray(info.std) + np.asarray(info.mean)) * 255.0
+    return np.rint(pixels).astype(np.uint8)
+
+
+def test_tfds_hold_out_is_seeded_random_and_disjoint_from_training():
+    _tf()
+    tfds = pytest.importorskip("tensorflow_datasets")
+    with tfds.testing.mock_data(num_examples=40):
+        full = [np.asarray(x) for x, _ in data.load_tfds("cifar10", "train")]
+        where = {image.tobytes(): i for i, image in enumerate(full)}
+        assert len(where) == 40  # the mock images are distinct
+
+        def positions(batches):
+            return sorted(where[image.tobytes()] for image in batches)
+
+        def draw(validation_seed, batch=10, **kwargs):
+            splits = data.make_datasets(
+                "cifar10", batch_size=batch, validation_split=10,
+                validation_seed=validation_seed, augment=False, seed=0,
+                **kwargs)
+            val = [(_pixels(x, "cifar10"), w) for x, _, w in
+                   _batches(splits.validation, 100)]
+            held = positions([p for x, w in val for p in x[w == 1]])
+            # One epoch of the training pipeline is one shuffled pass.
+            train = positions([p for x, _ in _batches(
+                splits.train, splits.steps_per_epoch)
+                for p in _pixels(x, "cifar10")])
+            return splits, held, train
+
+        splits, held, train = draw(3)
+        again, held_again, _ = draw(3)
+        _, other, _ = draw(4)
+        subset, held_subset, train_subset = draw(3, batch=4, train_subset=12)
+        auto = data.make_datasets("cifar10", batch_size=8,
+                                  validation_split="auto", seed=0)
+    assert splits.validation_examples == len(held) == 10
+    assert held == list(splits.validation_indices)
+    assert held != list(range(30, 40))  # not the last 10
+    assert train == list(splits.train_indices) and len(train) == 30
+    assert not set(held) & set(train)
+    assert held_again == held and other != held
+    # A training subset is the first examples outside the same hold-out.
+    assert held_subset == held
+    assert train_subset == train[:12] == list(subset.train_indices)
+    assert subset.train_examples == 12
+    assert auto.validation_examples == 4  # 10% of the 40 mock images
+
+
 def test_inception_crop_and_centre_crop():
     tf = _tf()
     rng = np.random.default_rng(0)

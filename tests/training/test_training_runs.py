@@ -44,6 +44,22 @@ def _numpy_metrics(model, n):
     return accuracy, (exact, clipped)
 
 
+def _held_out(n_val, train_subset, seed=0):
+    """The held-out validation images `train()` draws (normalised), their
+    labels, and the training indices."""
+    (x_all, y_all), _ = data.load_fashion_mnist()
+    train_idx, val_idx = data.split_indices(
+        len(x_all), validation_split=n_val, train_subset=train_subset,
+        seed=seed)
+    x = data.normalize_numpy(x_all[val_idx], INFO)
+    return x, np.asarray(y_all[val_idx]), train_idx, val_idx
+
+
+def _accuracy(model, x, y):
+    p = np.asarray(model.predict(x, batch_size=64, verbose=0))
+    return float((p.argmax(-1) == y).mean())
+
+
 def _assert_cross_entropy(value, references):
     assert any(value == pytest.approx(r, rel=1e-4) for r in references), (
         value, references)
@@ -97,17 +113,34 @@ def test_cli_end_to_end_writes_every_output(tmp_path):
     for column in ("loss", "accuracy", "cross_entropy", "val_accuracy",
                    "val_cross_entropy", "lr", "epoch_time_s"):
         assert column in rows[0]
-    # Without a validation split the test set is evaluated every epoch.
-    assert float(rows[0]["val_accuracy"]) == pytest.approx(
-        metrics["test_accuracy"])
+    # The val_* columns come from training images held out by default
+    # ("auto": 10% of the 256-image subset, drawn with the fixed seed 0,
+    # disjoint from the 256 training images), not from the test set.
+    assert metrics["validation_data"] == "held_out"
+    assert metrics["validation_examples"] == 25
+    assert metrics["validation_seed"] == 0
+    assert metrics["selection"]["split"] == (
+        "validation (25 held-out training images, seed 0)")
+    x_val, y_val, train_idx, val_idx = _held_out(25, 256)
+    assert len(train_idx) == 256 and not set(train_idx) & set(val_idx)
 
     last = keras.saving.load_model(os.path.join(out, "last.keras"))
     best = keras.saving.load_model(os.path.join(out, "best.keras"))
+    assert float(rows[0]["val_accuracy"]) == pytest.approx(
+        _accuracy(last, x_val, y_val), abs=1e-6)
     accuracy, xent = _numpy_metrics(last, 200)
     assert metrics["test_accuracy"] == pytest.approx(accuracy, abs=1e-6)
     _assert_cross_entropy(metrics["test_loss"], xent)
     assert sum(int(np.prod(w.shape)) for w in best.trainable_weights) == (
         expected)
+    # One epoch: the selected model is that epoch's, the last one.
+    assert metrics["selection"]["epoch"] == 1
+    for a, b in zip(best.get_weights(), last.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert metrics["test"]["best"] == {"epoch": 1, "accuracy": pytest.approx(
+        metrics["test_accuracy"]), "loss": pytest.approx(
+        metrics["test_loss"])}
+    assert "selected: epoch 1 of 1 (val_accuracy" in result.stdout
 
     import matplotlib.image
 
@@ -149,6 +182,8 @@ print("RESULT" + json.dumps({
         r.model.optimizer.iterations)),
     "resumed_from_epoch": r.metrics["resumed_from_epoch"],
     "epochs_completed": r.metrics["epochs_completed"],
+    "selection": r.metrics["selection"],
+    "best_test_accuracy": r.metrics["test"]["best"]["accuracy"],
 }))
 """
 
@@ -180,13 +215,29 @@ def test_killed_run_resumes_at_the_next_epoch_and_finishes(tmp_path):
     assert float(rows[2]["lr"]) == pytest.approx(expected, rel=1e-5)
     with open(os.path.join(out, "metrics.json")) as f:
         assert json.load(f)["epochs_completed"] == 3
+    # Selection across the interruption: best.keras is the first epoch of
+    # the highest held-out accuracy over all three epochs (6 images: 10%
+    # of the 64-image subset).
+    val = [float(r["val_accuracy"]) for r in rows]
+    selection = report["selection"]
+    assert selection["data"] == "held_out"
+    assert selection["split"] == (
+        "validation (6 held-out training images, seed 0)")
+    assert selection["epoch"] == val.index(max(val)) + 1
+    assert selection["value"] == pytest.approx(max(val))
+    x_val, y_val, _, _ = _held_out(6, 64)
+    best = keras.saving.load_model(os.path.join(out, "best.keras"))
+    assert _accuracy(best, x_val, y_val) == pytest.approx(max(val),
+                                                          abs=1e-6)
+    assert report["best_test_accuracy"] == pytest.approx(
+        _numpy_metrics(best, 40)[0], abs=1e-6)
 
 
 def test_metrics_are_exact_and_resume_refuses_other_settings(tmp_path):
     out = os.path.join(str(tmp_path), "run")
     result = train(tiny_plain_net, "fashion_mnist", "quick", epochs=1,
                    batch_size=32, train_subset=64, test_subset=50,
-                   validate_on_test=False, output_dir=out, verbose=0,
+                   validation_split=0, output_dir=out, verbose=0,
                    tensorboard=False, plot=False)
     accuracy, xent = _numpy_metrics(result.model, 50)
     assert result.metrics["test_accuracy"] == pytest.approx(accuracy,
@@ -196,7 +247,7 @@ def test_metrics_are_exact_and_resume_refuses_other_settings(tmp_path):
     with pytest.raises(ValueError, match="seed: 0 -> 1"):
         train(tiny_plain_net, "fashion_mnist", "quick", epochs=2,
               batch_size=32, train_subset=64, test_subset=50, seed=1,
-              output_dir=out, verbose=0)
+              validation_split=0, output_dir=out, verbose=0)
 
 
 def test_train_argument_errors():
