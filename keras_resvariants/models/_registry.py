@@ -88,6 +88,14 @@ Returns:
 
 Raises:
     ValueError: for any invalid argument; the message names it.
+
+Example:
+
+>>> features = keras_resvariants.{title}(
+...     include_top=False, input_shape=({min_size}, {min_size}, 1),
+...     pooling="avg")
+>>> features.name, len(features.output_shape)
+('{key}', 2)
 """
 
 
@@ -224,6 +232,19 @@ def list_models(pattern=None, *, family=None):
         family: optional family: `"resnet"`, `"ror"`, `"rgs"`, `"rir"`,
             `"res_se"` or `"seqconv"`.
     """
+    if family is not None:
+        families = sorted({entry.family for entry in _ARCHS.values()})
+        if family not in families:
+            raise ValueError(
+                "`family` must be None or one of "
+                f"{', '.join(repr(f) for f in families)}. Received: "
+                f"family={family!r}"
+            )
+    if pattern is not None and not isinstance(pattern, str):
+        raise ValueError(
+            "`pattern` must be None or a shell-style pattern string such as "
+            f"'*ror*'. Received: pattern={pattern!r}"
+        )
     keys = []
     for key, entry in sorted(_ARCHS.items()):
         if family is not None and entry.family != family:

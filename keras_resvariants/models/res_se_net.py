@@ -5,6 +5,7 @@ by Enhancing Bridge-connections", 2019. Basic blocks at every depth (spec
 §4.6: the public code's bottleneck rule contradicts the paper's numbers).
 """
 
+from keras_resvariants import _validation as v
 from keras_resvariants.blocks import specs as s
 from keras_resvariants.models._registry import register_arch
 from keras_resvariants.models.resnet import cifar_basic
@@ -17,6 +18,7 @@ _HPARAMS = {"reduction": (16, "int. SE reduction ratio r on the bridges.")}
 
 
 def res_se_net(depth, *, reduction=16):
+    v.check_positive_int("reduction", reduction)
     return cifar_basic(
         depth,
         shortcut=s.Shortcut(projection=s.Projection(se_reduction=reduction)),

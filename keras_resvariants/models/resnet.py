@@ -56,6 +56,7 @@ def cifar_basic(depth, *, body=s.BasicBody(), shortcut=s.Shortcut(),
 def cifar_bottleneck(depth, *, width=32, merge=s.AddMerge(), seed=0):
     """CIFAR bottleneck ResNet (RoR Table 2): 9n+2 layers, widths w/2w/4w
     with expansion 4, stem of width w, stride in the 3x3."""
+    v.check_positive_int("width", width)
     if (depth - 2) % 9 or depth < 11:
         raise ValueError(
             "`depth` of a CIFAR bottleneck ResNet must be 9n+2 with n >= 1 "
@@ -82,6 +83,8 @@ def resnext29(*, cardinality=8, base_width=64, se_reduction=None,
     widths C*D*(1,2,4), outputs 4*D*(1,2,4), stem of width D, stride in the
     grouped 3x3. `base_width=64, cardinality=8` is the 8x64d net; 32 the
     RoR paper's slim net."""
+    v.check_positive_int("cardinality", cardinality)
+    v.check_positive_int("base_width", base_width)
     return s.NetSpec(
         stem=s.CifarStem(base_width),
         stages=tuple(

@@ -49,6 +49,7 @@ def rgsnet(depth, *, variant="res", width=1.0, stem="imagenet", groups=None,
            stride_at=None):
     """RGSNet spec; `stride_at=None` is `"middle"` with the ImageNet stem
     and `"first"` with the CIFAR one."""
+    v.check_positive_float("width", width)
     if stride_at is None:
         stride_at = "middle" if stem == "imagenet" else "first"
     if groups is None:

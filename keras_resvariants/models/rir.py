@@ -121,6 +121,7 @@ def rir_net(*, widths, blocks_per_stage, layers_per_block=2, mode="rir",
     """Three stages of RiR blocks; `widths` are per-stream stage widths
     (the residual stream's, and the transient stream's unless
     `transient_widths` gives them)."""
+    v.check_positive_int("layers_per_block", layers_per_block)
     blocks = v.check_per_stage("blocks_per_stage", blocks_per_stage,
                                len(widths))
     transient = tuple(transient_widths or widths)

@@ -23,6 +23,8 @@ def seq_resnet_cifar(*, k=8, r=4, blocks_per_stage=1, bottleneck=False,
     c groups, as SeqResNeXt does on ImageNet (paper §3.3); the CIFAR nets of
     the paper use c = 1.
     """
+    v.check_bool("dense", dense)
+    v.check_bool("bottleneck", bottleneck)
     k = v.check_positive_int("k", k)
     r = v.check_positive_int("r", r)
     subgroups = v.check_positive_int("subgroups", subgroups)
@@ -62,6 +64,7 @@ def seq_resnet_cifar(*, k=8, r=4, blocks_per_stage=1, bottleneck=False,
 def seq_resnet_imagenet(*, width, blocks_per_stage, subgroups,
                         k=(32, 64, 64, 128)):
     """Table 2's ImageNet nets: bottleneck everywhere, widths 64w*(1,2,4,8)."""
+    v.check_positive_int("width", width)
     blocks = v.check_per_stage("blocks_per_stage", blocks_per_stage, 4)
     subgroups = v.check_per_stage("subgroups", subgroups, 4)
     k = v.check_per_stage("k", k, 4)

@@ -202,7 +202,13 @@ def list_weights(arch=None):
     """
     records = _records()
     if arch is not None:
-        arch = _arch_key(arch)
+        try:
+            arch = _arch_key(arch)
+        except ValueError:
+            raise ValueError(
+                "`arch` must be None or a registry key or builder name (see "
+                f"keras_resvariants.list_models()). Received: arch={arch!r}"
+            ) from None
         return sorted(n for n, r in records.items() if r.arch == arch)
     return sorted(records)
 

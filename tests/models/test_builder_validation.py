@@ -126,3 +126,36 @@ def test_create_model_and_model_info():
     assert info["key"] == "res_se_net_20" and info["params"] == 273_216
     with pytest.raises(ValueError, match="name"):
         kr.create_model("no_such_model")
+
+
+def test_look_ups_reject_unknown_names():
+    with pytest.raises(ValueError, match=r"`family` must be .*'ror'.*"
+                       r"Received: family='roR'"):
+        kr.list_models(family="roR")
+    with pytest.raises(ValueError, match="Received: pattern=3"):
+        kr.list_models(3)
+    with pytest.raises(ValueError, match="Received: arch='resnet_21'"):
+        kr.list_weights("resnet_21")
+    # Every known family is accepted and partitions the registry.
+    families = {kr.model_info(k)["family"] for k in kr.list_models()}
+    assert sorted(k for f in families for k in kr.list_models(family=f)) \
+        == kr.list_models()
+
+
+def _hyperparameter_cases():
+    return [pytest.param(key, name, id=f"{key}-{name}")
+            for key in kr.list_models()
+            for name in kr.model_info(key)["hyperparameters"]]
+
+
+@pytest.mark.parametrize("key, name", _hyperparameter_cases())
+def test_bad_hyperparameters_name_the_users_argument(key, name):
+    # Neither a negative number nor a stray string is a valid value of any
+    # builder hyperparameter; the error must name what the user passed.
+    for bad in (-1, "bogus"):
+        with pytest.raises(ValueError) as error:
+            kr.create_model(key, input_shape=(32, 32, 3), classes=10,
+                            **{name: bad})
+        message = str(error.value)
+        assert f"`{name}`" in message and f"{name}={bad!r}" in message, (
+            message)
