@@ -17,6 +17,7 @@ SUBCOMMANDS = (
     "keras_resvariants.bench.cli",
     "keras_resvariants.tuning.cli",
     "keras_resvariants.serving.cli",
+    "keras_resvariants.bench.study",
 )
 
 

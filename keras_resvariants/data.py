@@ -705,7 +705,8 @@ def _tf_eval_pipeline(ds, n, info, *, batch_size, shard_index=0,
 
 def _with_data_sharding_off(ds):
     # Under a multi-worker strategy, shard by data, not by files (the input
-    # is in memory or a single tfds file set); ecosystem §1.7.
+    # is in memory or a single tfds file set, so file sharding would give
+    # some workers no data).
     tf = _tf()
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = (

@@ -15,11 +15,16 @@ The two-stage recipe of the Keras transfer-learning guide:
 
 Example:
 
+>>> rng = np.random.default_rng(0)  # stand-in data: 64 images, 3 classes
+>>> images = rng.integers(0, 256, (64, 28, 28, 1)).astype("uint8")
+>>> x = keras.ops.convert_to_numpy(keras_resvariants.preprocess_input(
+...     images, "resnet_20.fashion_mnist"))  # the weights' preprocessing
+>>> y = rng.integers(0, 3, 64)
 >>> model = keras_resvariants.fine_tune.build_fine_tune_model(
-...     "resnet_20", "fashion_mnist", classes=10, input_shape=(28, 28, 1))
+...     "resnet_20", "fashion_mnist", classes=3, input_shape=(28, 28, 1))
 >>> result = keras_resvariants.fine_tune.fine_tune(
-...     model, x_train, y_train, validation_data=(x_val, y_val),
-...     head_epochs=3, fine_tune_epochs=5)
+...     model, x[:48], y[:48], validation_data=(x[48:], y[48:]),
+...     head_epochs=1, fine_tune_epochs=1, verbose=0)
 """
 
 import dataclasses

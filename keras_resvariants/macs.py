@@ -1,10 +1,10 @@
 """Multiply-accumulate counts of conv and dense layers (the papers' FLOPs).
 
 The papers' FLOPs are multiply-accumulates of convolutions and fully
-connected layers (spec §0); normalisation, activations, pooling and merges
-are not counted. Our layers are counted by the arithmetic they define, not
-by how they are implemented (a masked dense kernel counts only its unmasked
-taps).
+connected layers (docs/design.md); normalisation, activations, pooling and
+merges are not counted. Our layers are counted by the arithmetic they
+define, not by how they are implemented (a masked dense kernel counts only
+its unmasked taps).
 """
 
 import functools

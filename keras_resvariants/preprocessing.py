@@ -128,7 +128,10 @@ def preprocess_input(x, preprocessing="fashion_mnist"):
 
     Example:
 
+    >>> images = np.full((2, 28, 28, 1), 255, "uint8")
     >>> x = keras_resvariants.preprocess_input(
     ...     images, "resnet_20.fashion_mnist")
+    >>> round(float(x[0, 0, 0, 0]), 3)  # (1 - 0.286) / 0.353
+    2.023
     """
     return get_preprocessing(preprocessing)(x)

@@ -289,7 +289,7 @@ RECIPES = {
         model_kwargs=(("dropout", 0.1),),
         notes="Zero-initialised second SeqConv layer of each block and the "
               "Kaiming/fan-out initialisers are built into the SeqConv "
-              "builders (spec §1.3); dropout 0.1 before every SeqConv "
+              "builders (docs/design.md); dropout 0.1 before every SeqConv "
               "except the first and before the blender.",
     ),
     "rir": Recipe(
@@ -332,7 +332,7 @@ RECIPES = {
         learning_rate=0.1, batch_size=128, weight_decay=5e-4, epochs=1,
         schedule="cosine", nesterov=True,
         notes="One cosine cycle: ~0.84 test accuracy on Fashion-MNIST "
-              "after 1 epoch of ResNet-20 (perf-notes §3).",
+              "after 1 epoch of ResNet-20 (docs/benchmarks.md).",
     ),
 }
 

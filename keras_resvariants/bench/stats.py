@@ -3,7 +3,7 @@
 Pure NumPy, no Keras: everything here works on lists of per-round timings
 and is tested on its own (`tests/bench/test_stats.py`).
 
-The method (`shared/perf-notes.md` §6): every candidate of a comparison
+The method (docs/benchmarks.md): every candidate of a comparison
 group is timed once per round, round-robin, in one process. For each round
 the variant's time is divided by the baseline's time *of the same round*,
 so a slow-down of the machine that hits a whole round cancels out. The
@@ -19,7 +19,7 @@ import math
 import numpy as np
 
 # A control whose median paired ratio is outside 1 +- this is contaminated
-# (perf-notes §6.7: repeat ratios held to about +-3% on this machine).
+# (docs/benchmarks.md: repeat ratios held to about +-3% on this machine).
 DEFAULT_TOLERANCE = 0.03
 
 

@@ -3,10 +3,10 @@
 A *model* candidate is timed on a full training step: forward pass in
 training mode, sparse categorical cross-entropy on logits, gradients of
 every trainable weight and an SGD (momentum 0.9) update, exactly the step
-`shared/perf-notes.md` used. A *layer* candidate (a small functional model
+docs/benchmarks.md used. A *layer* candidate (a small functional model
 around one layer) is timed on forward + backward: the gradient of a fixed
 random projection of its outputs with respect to its inputs and its
-trainable weights (no optimizer), the layer microbenchmark of perf-notes
+trainable weights (no optimizer), the layer microbenchmark of docs/benchmarks.md
 §2. The loss is quadratic in the outputs (sum(out² · P) / 2) so that the
 backward pass needs the forward values: with a loss linear in the output,
 TensorFlow prunes the forward pass of a bare linear layer (a plain

@@ -17,7 +17,7 @@ class BuildContext:
             Nothing else reads it: initial weights and training noise
             follow Keras' global seed (`keras.utils.set_random_seed`).
         bn_momentum, bn_epsilon: BatchNorm settings (PyTorch defaults
-            mapped to Keras, spec §0).
+            mapped to Keras, docs/design.md).
         conv_init, dense_init: initializer configs (fresh objects are
             made per layer so no two layers share one).
     """

@@ -50,7 +50,7 @@ def _(stem: s.SeqStem, x, ctx):
     seq = layers.SeqConv2D(
         stem.filters,
         stem.group_width,
-        window=None,  # the head SeqConv is dense (spec §1.4, §7.3)
+        window=None,  # the head SeqConv is dense (docs/design.md)
         bottleneck=stem.bottleneck,
         subgroups=stem.subgroups,
         kernel_initializer=ctx.conv_init,
@@ -187,7 +187,7 @@ def _(body: s.BottleneckBody, x, stage, strides, ctx, *, name):
                  name=f"{name}_2_conv")
     x = ctx.bn(x, name=f"{name}_2_bn")
     if body.inner_rg_groups is not None and middle == 1:
-        # d-RGSNet: an RG shortcut around the stride-1 3x3 (spec §3.3).
+        # d-RGSNet: an RG shortcut around the stride-1 3x3 (docs/design.md).
         rg = layers.RGShortcut(groups=body.inner_rg_groups,
                                epsilon=ctx.bn_epsilon,
                                name=f"{name}_2_rg")(u)
@@ -244,7 +244,7 @@ def _(block: s.SeqBlock, state, stage, index, prev_stage, ctx, *, name):
     raw, act = state
     in_channels = act.shape[-1]
     if index == 0 and (in_channels != stage.filters or stage.stride != 1):
-        # Down-sampling block (spec §1.4): extension SeqConv with the
+        # Down-sampling block (docs/design.md): extension SeqConv with the
         # previous stage's k and c, concat, grouped strided down-sizing.
         ext = _seq_conv(block, stage.filters - in_channels,
                         prev_stage.group_width, prev_stage.subgroups, ctx,

@@ -62,7 +62,7 @@ class TwoStreamStem:
 
 @dataclasses.dataclass(frozen=True)
 class SeqStem:
-    """SeqResNet head: plain convs, then a dense SeqConv (spec §1.4).
+    """SeqResNet head: plain convs, then a dense SeqConv (docs/design.md).
 
     CIFAR (`downsample=False`): conv3x3(`conv_filters[0]`) + BN + ReLU, then
     a dense basic SeqConv to `filters`. ImageNet (`downsample=True`): conv3x3/2
@@ -223,7 +223,7 @@ class ResidualBlock:
 
 @dataclasses.dataclass(frozen=True)
 class SeqBlock:
-    """SeqResNet residual block on the (raw, act) streams (spec §1.4).
+    """SeqResNet residual block on the (raw, act) streams (docs/design.md).
 
     `dropout` is the spatial dropout of every SeqConv in the block;
     `dense=True` makes every SeqConv dense (Table 5's S2). A stage

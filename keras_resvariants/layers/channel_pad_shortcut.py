@@ -30,7 +30,7 @@ class ChannelPadShortcut(keras.layers.Layer):
     Example:
 
     >>> layer = keras_resvariants.layers.ChannelPadShortcut(8, strides=2)
-    >>> layer(np.ones((2, 4, 4, 4), "float32")).shape
+    >>> tuple(layer(np.ones((2, 4, 4, 4), "float32")).shape)
     (2, 2, 2, 8)
     """
 

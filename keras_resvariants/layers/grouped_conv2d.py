@@ -66,9 +66,9 @@ class GroupedConv2D(keras.layers.Conv2D):
 
     >>> layer = keras_resvariants.layers.GroupedConv2D(
     ...     32, 3, groups=8, padding="same", use_bias=False)
-    >>> layer(np.ones((2, 8, 8, 16), "float32")).shape
+    >>> tuple(layer(np.ones((2, 8, 8, 16), "float32")).shape)
     (2, 8, 8, 32)
-    >>> layer.kernel.shape
+    >>> tuple(layer.kernel.shape)
     (3, 3, 2, 32)
     """
 

@@ -137,7 +137,7 @@ class SeqConv2D(keras.layers.Layer):
     `kernel_size` convolution `k -> k` split into `subgroups` groups. The
     optional shortcut is added to the output of that last convolution,
     before its BN, so a residual block can be built from two layers
-    exactly as in the paper (§1.4 of `architecture.md`). All
+    exactly as in the paper (docs/design.md). All
     convolutions are bias-free with stride 1 and `"same"` padding.
 
     Every group has its own BatchNormalization statistics and parameters
@@ -151,7 +151,8 @@ class SeqConv2D(keras.layers.Layer):
     kept channels scaled by `1 / (1 - dropout)`), drawn independently for
     each group's view `V_i` before its convolution, and only in training.
 
-    Weights (all trainable counts equal §1.5 of the spec): the per-group
+    Weights (trainable counts as in the paper's Tables 1-2, see
+    docs/design.md): the per-group
     kernels are stored packed along the input-channel axis, group `i`'s
     kernel being rows `[sum(w_1..w_{i-1}), sum(w_1..w_i))` where
     `w_i = min(window, C_in + (i-1) k)` is the width of `V_i`:
@@ -610,7 +611,7 @@ class SeqConv2D(keras.layers.Layer):
         return _concat(raws), _concat(acts)
 
     def _forward_loop(self, x, shortcut, training):
-        """Straightforward per-group loop over the spec's math (§1.1).
+        """Straightforward per-group loop over the paper's math (Eq. 1-5).
 
         Used for training with dropout (each group's view gets its own
         channel mask, so no convolution can be shared between groups) and

@@ -15,7 +15,7 @@ from keras_resvariants.weights import registry
 POOLINGS = (None, "avg", "max")
 
 # Initializers by `NetSpec.init`: PyTorch's kaiming-normal (fan_out) for the
-# ResNet families; the SeqConv authors' uniform variants (spec §1.3).
+# ResNet families; the SeqConv authors' uniform variants (docs/design.md).
 _INITS = {
     "he": (
         {"class_name": "VarianceScaling",
@@ -83,7 +83,7 @@ def build_model(spec: s.NetSpec, *, include_top=True, weights=None,
 
     if include_top and isinstance(spec.head, s.ConvHead):
         # 1x1 conv + BN before pooling, as the public RiR code has it; its
-        # BN affine is what takes RiR-18-wide to the spec's 9,469,940.
+        # BN affine is what takes RiR-18-wide to the expected 9,469,940.
         x = ctx.conv(x, classes, 1, name="predictions_conv")
         x = ctx.bn(x, name="predictions_bn")
         x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)

@@ -136,7 +136,8 @@ def register_arch(key, public_name, factory, *, family, paper, table,
         hparams: dict name -> (default, doc) of keyword-only arguments.
         paper_params: the paper's printed parameter count.
         expected_params: trainable parameters of the faithful build
-            (spec §6), with `expected_classes` classes and default hparams.
+            (docs/design.md), with `expected_classes` classes and default
+            hparams.
         paper_macs: the paper's printed FLOPs (multiply-accumulates).
         notes: how the build deviates from the paper, if it does.
     """

@@ -24,7 +24,7 @@ IMAGENET_LAYERS = {
     26: (2, 2, 2, 2),
     32: (2, 3, 3, 2),
     38: (3, 3, 3, 3),
-    44: (3, 4, 4, 3),  # RGS Table 9's 44 layers; layout assumed (spec §3.5)
+    44: (3, 4, 4, 3),  # RGS Table 9's 44 layers; layout assumed (design.md)
     50: (3, 4, 6, 3),
     62: (3, 4, 10, 3),
     77: (3, 4, 15, 3),
@@ -242,7 +242,7 @@ register_arch(
     description=("CIFAR SE-ResNeXt-29: ResNeXt-29 with SE (r=16) on every "
                  "block's residual."),
     notes=("The RoR paper lists 34.4M parameters, the plain ResNeXt-29's "
-           "count; SE with r=16 adds about 0.6M (spec §2.5)."),
+           "count; SE with r=16 adds about 0.6M (docs/design.md)."),
     default_size=32, hparams=_RESNEXT_HPARAMS, paper_params="34.4M",
 )
 
@@ -259,7 +259,7 @@ for _d in (50, 101, 152):
                      "v1.5 (stride in the 3x3), the RGS paper's PyTorch "
                      "baseline."),
         notes=("`width=0.5` gives the RoR paper's slim ResNet-101s: 11.68M "
-               "parameters against the paper's 11.3M (spec §2.5)."
+               "parameters against the paper's 11.3M (docs/design.md)."
                if _d == 101 else ""),
         default_size=224,
         hparams={"width": (1.0, "float. Width multiplier of every stage "
@@ -276,7 +276,7 @@ register_arch(
     family="resnet", paper=HE2016, table="RGS Tables 3, 4, 8, 9",
     description=("The RGS paper's CIFAR-100 baseline: ResNet-50-style "
                  "bottleneck stages at any of its depths, behind a 3x3 stem "
-                 "with no max-pool (stem assumed, spec §3.5)."),
+                 "with no max-pool (stem assumed, docs/design.md)."),
     default_size=32,
     hparams={
         "depth": (26, "int. 26, 32, 38, 44, 50, 62, 77, 101 or 152."),

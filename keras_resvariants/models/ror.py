@@ -2,8 +2,8 @@
 
 Reference: Shen & Gao, "Refine or Represent: Residual Networks with Explicit
 Channel-wise Configuration", IJCAI 2018. `RoRAdd` replaces the sum of every
-block, projection blocks included; the post-add ReLU stays (spec §2.3). Each
-block's channel split is seeded with `seed + block index`. The SDepth
+block, projection blocks included; the post-add ReLU stays (docs/design.md).
+Each block's channel split is seeded with `seed + block index`. The SDepth
 baselines are the same nets with `represent_ratio=0`.
 """
 
@@ -77,7 +77,7 @@ for _prefix, _Name, _ratio, _what in (
         description=(f"{_what} CIFAR SE-ResNeXt-29: the SE-rescaled "
                      "residual is the merge's residual input."),
         notes=("The paper lists 34.4M parameters; SE with r=16 makes it "
-               "about 35.0M (spec §2.5)."),
+               "about 35.0M (docs/design.md)."),
         default_size=32,
         hparams={"cardinality": (8, "int. Groups of the 3x3 convs."),
                  "base_width": (64, "int. 64 full, 32 slim."),
@@ -92,7 +92,7 @@ for _prefix, _Name, _ratio, _what in (
         description=(f"{_what} ImageNet ResNet-101 (`width=0.5` is the "
                      "paper's slim net)."),
         notes=("Slim (`width=0.5`) gives 11.68M parameters against the "
-               "paper's 11.3M (spec §2.5)."),
+               "paper's 11.3M (docs/design.md)."),
         default_size=224,
         hparams={"width": (1.0, "float. Width multiplier."),
                  **_hparams(_ratio)},

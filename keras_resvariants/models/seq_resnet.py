@@ -1,7 +1,7 @@
 """SeqResNet, SeqResNet-B and SeqResNeXt: sequentially aggregated convs.
 
 Reference: Huang et al., "Sequentially Aggregated Convolutional Networks",
-ICCV Workshops 2019. Structure from the authors' code as read in spec §1.4:
+ICCV Workshops 2019. Structure from the authors' code as read in docs/design.md:
 a dense head SeqConv, residual blocks of two windowed SeqConvs whose second
 adds the shortcut per group before its BN, down-sampling blocks (extension
 SeqConv + grouped strided conv), a 1x1 blender, pooling and a classifier.
@@ -148,7 +148,7 @@ for _Name, (_w, _blocks, _c, _p, _pp, _pm) in _IMAGENET.items():
         description=(f"ImageNet {_Name}: bottleneck SeqConvs, k = "
                      "32/64/64/128 per stage."),
         notes=("Our conv+dense MAC count is about 5.5% above the paper's "
-               "FLOPs; parameters match (spec §1.6)."),
+               "FLOPs; parameters match (docs/design.md)."),
         default_size=224,
         hparams={
             "width": (_w, "int. Width w: stage widths 64w*(1, 2, 4, 8)."),

@@ -142,12 +142,19 @@ class VariantHyperModel(kt.HyperModel):
 
     Example:
 
-    >>> hypermodel = keras_resvariants.tuning.RoRHyperModel(
-    ...     input_shape=(28, 28, 1), classes=10, fixed={"depth": 56})
+    One small trial on Fashion-MNIST (a real search: `max_trials` of 4 or
+    more, `train_subset=2048, validation_split=1000, epochs=2`):
+
+    >>> import keras_tuner
+    >>> hypermodel = keras_resvariants.tuning.ResSEHyperModel(
+    ...     input_shape=(28, 28, 1), classes=10, fixed={"depth": 20})
     >>> tuner = keras_tuner.RandomSearch(
-    ...     hypermodel, objective="val_accuracy", max_trials=4)
+    ...     hypermodel, objective="val_accuracy", max_trials=1,
+    ...     directory="runs", project_name="res_se_hypermodel")
     >>> tuner.search(data=keras_resvariants.tuning.TuningData(
-    ...     train_subset=2048, validation_split=1000), epochs=2)
+    ...     train_subset=128, validation_split=64), epochs=1, verbose=0)
+    >>> len(tuner.oracle.trials)
+    1
     """
 
     family = None
@@ -472,7 +479,7 @@ class RiRHyperModel(VariantHyperModel):
       with mode 'rir'. §3: the authors grid-searched the shortcut type.
     - `transient_ratio`: one of 0.25, 0.5, 0.75; default 0.5. The share of
       each stage's width in the transient stream: §3 leaves other stream
-      sizes to future work and the models use equal streams (spec §7.13);
+      sizes to future work and the models use equal streams (docs/design.md);
       0.25 and 0.75 are ours.
 
     Training parameters and arguments: see `VariantHyperModel`.
@@ -494,7 +501,7 @@ class ResSEHyperModel(VariantHyperModel):
       Res-SE-Net-44 beats ResNet-110 and SE-ResNet-110.
     - `reduction`: one of 2, 4, 8, 16, 32; default 16. §3.2 uses Hu et
       al.'s SE reduction r; 16 reproduces the paper's parameter savings
-      exactly (spec §4.4). The paper does not sweep r; 2 to 32 is
+      exactly (docs/design.md). The paper does not sweep r; 2 to 32 is
       SE-Net's own ablation range.
 
     Training parameters and arguments: see `VariantHyperModel`.

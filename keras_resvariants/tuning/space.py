@@ -296,8 +296,9 @@ RGS = FamilySpace(
         Param("depth", "choice", 50,
               values=(26, 32, 38, 44, 50, 62, 77, 101, 152),
               source="Tables 3, 8, 9 and Fig. 4: CIFAR-100 ResNets of 26 "
-                     "to 152 layers (44 = [3, 4, 4, 3], assumed, spec "
-                     "§3.5); default Table 11's Res-RGSNet50 (0.25x)."),
+                     "to 152 layers (44 = [3, 4, 4, 3], assumed, see "
+                     "docs/design.md); default Table 11's Res-RGSNet50 "
+                     "(0.25x)."),
         Param("width", "choice", 0.25, values=(0.25, 0.5, 1.0, 2.0),
               source="Tables 3-4: widths 0.25x to 2x; Fig. 4 and Tables "
                      "9, 11 use 0.25x 'to reduce computation cost'."),
@@ -384,7 +385,7 @@ RES_SE = FamilySpace(
         Param("reduction", "choice", 16, values=(2, 4, 8, 16, 32),
               source="§3.2: the SE reduction r of Hu et al. [2]; r = 16 "
                      "reproduces the paper's parameter savings exactly "
-                     "(spec §4.4). The paper does not sweep r: 2 to 32 is "
+                     "(docs/design.md). The paper does not sweep r: 2 to 32 is "
                      "SE-Net's own reduction-ratio ablation."),
     ),
     resolve=_resolve_res_se,
@@ -424,7 +425,7 @@ RIR = FamilySpace(
         Param("transient_ratio", "choice", 0.5, values=(0.25, 0.5, 0.75),
               source="§3 leaves 'different sizes of residual and working "
                      "memory streams' to future work; the models use equal "
-                     "streams (0.5, spec §7.13); 0.25 and 0.75 are ours."),
+                     "streams (0.5, docs/design.md); 0.25 and 0.75 are ours."),
     ),
     resolve=_resolve_rir,
 )

@@ -419,7 +419,7 @@ def _params(model, info, hyperparameters, builder):
                         "differ from the paper's")
         return out
     if info["params"] is None:
-        out["check"] = ("no spec count registered for this network; "
+        out["check"] = ("no expected count registered for this network; "
                         f"paper: {info['paper_params'] or 'none printed'}")
         return out
     size = info["default_input_shape"]
@@ -429,7 +429,7 @@ def _params(model, info, hyperparameters, builder):
     out["paper_config_trainable"] = ref
     out["check"] = (
         f"built at the paper's {size} input with {info['params_classes']} "
-        f"classes: {ref:,} trainable, {verdict} the spec's "
+        f"classes: {ref:,} trainable, {verdict} the registry's expected "
         f"{info['params']:,}"
         + (f" (paper: {info['paper_params']})" if info["paper_params"]
            else "")

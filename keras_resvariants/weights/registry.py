@@ -64,7 +64,8 @@ class WeightsRecord:
         test_accuracy: top-1 accuracy on the full test split, re-measured
             by loading the published files by tag.
         metrics: what the training run itself reported (`metrics.json`).
-        params: parameter counts, and the paper's/spec's where compared.
+        params: parameter counts, and the paper's and the registry's
+            expected count where compared.
         source: how the weights were produced: command, recipe, epochs,
             seed, backend, date, versions, run directory, checkpoint.
         base_url: URL prefix the files can be downloaded from (`None`:

@@ -74,10 +74,36 @@ def test_summary_statistics_from_known_accuracies():
     deltas = [0.03, 0.02, 0.04]
     assert var["delta_mean"] == pytest.approx(np.mean(deltas))
     assert var["delta_std"] == pytest.approx(np.std(deltas, ddof=1))
-    assert var["verdict"] == "better"  # 0.03 > 0.01
+    # 95% t-interval 0.03 ± 4.303 * 0.01 / sqrt(3) = [0.0052, 0.0548].
+    assert var["delta_low"] == pytest.approx(0.03 - 4.3027 * 0.01 / 3 ** .5)
+    assert var["delta_high"] == pytest.approx(0.03 + 4.3027 * 0.01 / 3 ** .5)
+    assert var["verdict"] == "better"
     flat = [dict(r, test_accuracy=0.8 + 0.001 * r["seed"]) for r in records]
     assert accuracy.summarize_family(flat, "base")[1]["verdict"] == (
-        "within noise")
+        "no detectable difference")
+    one = [r for r in records if r["seed"] == 0]
+    row = accuracy.summarize_family(one, "base")[1]
+    assert row["verdict"] == "insufficient seeds"
+    assert row["delta_low"] is None and row["delta_mean"] == (
+        pytest.approx(0.03))
+
+
+def test_run_names_and_train_command():
+    entry = accuracy.PAIRS["seqconv"][2]
+    assert entry.run_name("quick", 30, 2) == "seq_resnet-k8-r1-quick-e30-s2"
+    assert entry.run_name("quick", 1, 0, batch_size=64, train_subset=256,
+                          test_subset=128, steps_per_epoch=2) == (
+        "seq_resnet-k8-r1-quick-e1-s0-b64-n256-t128-spe2")
+    command = accuracy.train_command(entry, epochs=3, seed=1,
+                                     output_dir="out", train_subset=256,
+                                     extra=["--no-tensorboard"])
+    assert command[1:4] == ["-m", "keras_resvariants.cli", "train"]
+    pairs = dict(zip(command[4::2], command[5::2]))
+    assert pairs["--model"] == "seq_resnet" and pairs["--epochs"] == "3"
+    assert pairs["--validation-split"] == "auto"
+    assert pairs["--train-subset"] == "256" and "--test-subset" not in pairs
+    assert command[-5:] == ["--model-arg", "k=8", "--model-arg", "r=1",
+                            "--no-tensorboard"]
 
 
 def test_run_accuracy_writes_reports(tiny_fashion_mnist, tmp_path,

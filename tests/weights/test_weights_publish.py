@@ -176,7 +176,7 @@ def test_parameter_check_against_the_spec():
     info = kr.model_info("resnet_20")
     model = kr.ResNet20(input_shape=(28, 28, 1), classes=10)
     params = publish._params(model, info, {}, kr.ResNet20)
-    assert "matches the spec's 272,474" in params["check"]
+    assert "matches the registry's expected 272,474" in params["check"]
     assert params["paper_config_trainable"] == 272_474
     other = publish._params(model, kr.model_info(ARCH), HPARAMS,
                             kr.ResNetCifar)

@@ -1,0 +1,437 @@
+"""The paired study: result schema, statistics, report, scheduler, and one
+tiny real study on the JAX backend with TensorFlow made unimportable."""
+
+import glob
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+from keras_resvariants import cli
+from keras_resvariants.bench import accuracy
+from keras_resvariants.bench import study
+from tests.testing import REPO_ROOT
+
+RESULTS = os.path.join(REPO_ROOT, "results", "fashion_mnist")
+DOC = os.path.join(REPO_ROOT, "docs", "accuracy_fashion_mnist.md")
+
+
+# ---------------------------------------------------------------------------
+# Committed files
+
+
+def test_committed_result_files_follow_the_schema():
+    # Vacuous while no run is committed; the end-to-end test below checks
+    # files the study writes with the same checker.
+    paths = sorted(glob.glob(os.path.join(RESULTS, "*", "*.json")))
+    stray = [p for p in glob.glob(os.path.join(REPO_ROOT, "results", "**",
+                                               "*.json"), recursive=True)
+             if p not in paths and not p.endswith("schema.json")]
+    assert not stray, f"result files outside <family>/: {stray}"
+    for path in paths:
+        with open(path) as f:
+            study.check_result(json.load(f), path)
+    assert len(study.load_results(RESULTS)) == len(paths)
+
+
+def test_committed_schema_is_the_code_schema():
+    with open(os.path.join(REPO_ROOT, "results", "schema.json")) as f:
+        assert json.load(f) == study.json_schema()
+
+
+def test_committed_report_is_regenerated_from_the_result_files():
+    with open(DOC) as f:
+        committed = f.read()
+    assert committed == study.render_report(
+        RESULTS, display_dir="results/fashion_mnist"), (
+        "docs/accuracy_fashion_mnist.md is stale: run `python -m "
+        "keras_resvariants.bench.study report results/fashion_mnist > "
+        "docs/accuracy_fashion_mnist.md`")
+
+
+def test_pairs_are_the_papers_baselines():
+    keys = {family: [e.key for e in entries]
+            for family, (_, *entries) in accuracy.PAIRS.items()}
+    assert keys == {
+        "rir": ["rir_resnet_32", "rir_net_32"],
+        "res_se": ["resnet_20", "res_se_net_20"],
+        "rgs": ["resnet_cifar", "rgsnet"],
+        "ror": ["resnet_56_bottleneck", "ror_resnet_56"],
+        "seqconv": ["resnet_20", "seq_resnet"],
+    }
+    assert dict(accuracy.PAIRS["rgs"][2].hparams) == {
+        "depth": 26, "width": 0.25, "variant": "res"}
+    assert dict(accuracy.PAIRS["seqconv"][2].hparams) == {"k": 8, "r": 1}
+
+
+# ---------------------------------------------------------------------------
+# Statistics and verdicts
+
+
+def test_t_interval_matches_a_hand_computation():
+    # d = 1, 3, 2, 4 points: mean 2.5, s = sqrt(5/3) = 1.29099 points,
+    # s/sqrt(4) = 0.645497; t(0.975, 3) = 3.1824 (any Student-t table to
+    # four decimals).
+    iv = accuracy.paired_interval([0.01, 0.03, 0.02, 0.04])
+    assert iv["n"] == 4
+    assert iv["mean"] == pytest.approx(0.025)
+    assert iv["std"] == pytest.approx(0.0129099, rel=1e-5)
+    half = 3.1824 * 0.0129099 / 2
+    assert iv["low"] == pytest.approx(0.025 - half, abs=1e-6)
+    assert iv["high"] == pytest.approx(0.025 + half, abs=1e-6)
+    one = accuracy.paired_interval([0.02])
+    assert one == {"n": 1, "mean": 0.02, "std": None, "low": None,
+                   "high": None}
+    assert accuracy.paired_interval([])["mean"] is None
+
+
+def test_t_quantiles_against_scipy():
+    scipy_stats = pytest.importorskip("scipy.stats")
+    for df in list(range(1, 41)) + [60, 120, 1000]:
+        assert accuracy.t_quantile_975(df) == pytest.approx(
+            scipy_stats.t.ppf(0.975, df), abs=6e-5), df
+    with pytest.raises(ValueError, match="`df` must be"):
+        accuracy.t_quantile_975(0)
+
+
+@pytest.mark.parametrize("deltas, expected", [
+    ([0.03, 0.02, 0.04], "better"),            # [0.005, 0.055]
+    ([-0.03, -0.02, -0.04], "worse"),
+    ([0.03, -0.01, 0.02], "no detectable difference"),  # straddles 0
+    ([0.0, 0.0], "no detectable difference"),  # [0, 0] does not exclude 0
+    ([0.05], "insufficient seeds"),
+    ([], "no paired seeds"),
+])
+def test_verdict_rule(deltas, expected):
+    assert accuracy.verdict(accuracy.paired_interval(deltas)) == expected
+
+
+# ---------------------------------------------------------------------------
+# Records and the report, from synthetic metrics
+
+
+def _metrics(seed=0, accuracy_best=0.9, accuracy_last=0.89, epochs=2,
+             key="resnet_20", fit_time_s=10.0):
+    return {
+        "dataset": "fashion_mnist", "seed": seed, "epochs": epochs,
+        "epochs_completed": epochs, "epochs_run_now": epochs,
+        "recipe": {"name": "quick", "learning_rate": 0.1},
+        "global_batch_size": 128, "steps_per_epoch": 4,
+        "train_examples": 512, "validation_examples": 51,
+        "test_examples": 100, "validation_split": "auto",
+        "validation_seed": 0, "pipeline": "numpy",
+        "selection": {"split": "validation (51 held-out training images, "
+                               "seed 0)", "monitor": "val_accuracy",
+                      "epoch": 1, "value": 0.5},
+        "test": {"best": {"epoch": 1, "accuracy": accuracy_best,
+                          "loss": 0.3},
+                 "last": {"epoch": epochs, "accuracy": accuracy_last,
+                          "loss": 0.35}},
+        "params": {"trainable": 10, "non_trainable": 2, "total": 12},
+        "fit_time_s": fit_time_s, "wall_time_s": fit_time_s + 1,
+        "train_time_s_all_runs": fit_time_s - 1,
+        "resumed_from_epoch": 0, "backend": "jax", "devices": ["cpu:0"],
+        "versions": {"keras": "3"}, "finished_at": "2026-01-01T00:00:00",
+        "command": f"resvariants train --model {key}",
+    }
+
+
+MACHINE = {"cpu": "Test CPU", "cores": 2, "accelerators": [],
+           "platform": "Linux x86_64"}
+REQUEST = {"batch_size": None, "train_subset": 512, "test_subset": None,
+           "steps_per_epoch": None}
+
+
+def _record(family, role, seed, acc, epochs=2):
+    entry = accuracy.PAIRS[family][1 if role == "baseline" else 2]
+    name = entry.run_name("quick", epochs, seed, train_subset=512)
+    run = study.Run(entry, seed, name, [(family, role)])
+    return study.make_record(
+        _metrics(seed, acc, acc - 0.01, epochs=epochs, key=entry.key),
+        run=run, family=family, role=role, request=REQUEST,
+        machine=MACHINE, parallel=2)
+
+
+def _write(results, record):
+    path = os.path.join(results, record["family"],
+                        record["run_name"] + ".json")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        json.dump(record, f)
+    return path
+
+
+def test_record_follows_the_schema_and_cost_is_images_over_fit_time():
+    record = _record("res_se", "variant", 0, 0.9)
+    study.check_result(record)
+    assert record["cost"]["train_images"] == 4 * 128 * 2
+    assert record["cost"]["train_images_per_s"] == pytest.approx(102.4)
+    assert record["cost"]["timed_from"] == "fit"
+    assert record["test_accuracy"] == record["test"]["best"]["accuracy"]
+    assert record["reported"] == "best"
+    # A resumed run is timed by its logged epochs, all processes.
+    resumed = dict(_metrics(), resumed_from_epoch=1, epochs_run_now=1)
+    cost = study.make_record(
+        resumed, run=study.Run(accuracy.PAIRS["res_se"][1], 0, "x", []),
+        family="res_se", role="baseline", request=REQUEST,
+        machine=MACHINE)["cost"]
+    assert cost["timed_from"] == "epoch log" and cost["epochs_timed"] == 2
+    assert cost["train_images_per_s"] == pytest.approx(4 * 128 * 2 / 9)
+    broken = dict(record, role="other")
+    with pytest.raises(ValueError, match="role"):
+        study.check_result(broken)
+    missing = {k: val for k, val in record.items() if k != "seed"}
+    with pytest.raises(ValueError, match="missing 'seed'"):
+        study.check_result(missing)
+    extra = dict(record, note="x")
+    assert study.validate_result(extra) == ["record: unexpected 'note'"]
+    assert study.validate_result(dict(record, seed=True))  # not an int
+
+
+def test_report_of_known_accuracies(tmp_path):
+    results = str(tmp_path / "results")
+    base = [0.80, 0.82, 0.84]
+    var = [0.83, 0.84, 0.88]  # deltas 3, 2, 4 points
+    for seed in range(3):
+        _write(results, _record("res_se", "baseline", seed, base[seed]))
+        _write(results, _record("res_se", "variant", seed, var[seed]))
+    # One seed of another pair, and a run of another budget.
+    _write(results, _record("rir", "baseline", 0, 0.8))
+    _write(results, _record("rir", "variant", 0, 0.7))
+    _write(results, _record("rir", "variant", 0, 0.75, epochs=3))
+    text = study.render_report(results, display_dir="results/x")
+    assert "`results/x`" in text
+    iv = accuracy.paired_interval([0.03, 0.02, 0.04])
+    row = next(line for line in text.splitlines()
+               if line.startswith("| Res-SE-Net-20"))
+    assert (f"+3.00 [{100 * iv['low']:+.2f}, {100 * iv['high']:+.2f}]"
+            in row)
+    assert "| better |" in row and "| 3 (0 1 2) |" in row
+    assert f"{100 * np.mean(var):.2f} ± {100 * np.std(var, ddof=1):.2f}" in (
+        row)
+    rir = text.split("## rir")[1].split("## res_se")[0]
+    assert "-10.00 (one seed: no interval) | insufficient seeds" in rir
+    assert rir.count("| network |") == 2  # one table per budget
+    assert "no paired seeds" in rir  # the 3-epoch run has no baseline
+    for family in ("rgs", "ror", "seqconv"):
+        assert f"## {family}\n\nNo finished runs yet." in text
+    # The same files in another order give the same text.
+    assert study.render_report(results, display_dir="results/x") == text
+    # A file stored under the wrong name is refused.
+    os.rename(os.path.join(results, "rir"), os.path.join(results, "rgs"))
+    with pytest.raises(ValueError, match="stored as"):
+        study.load_results(results)
+
+
+def test_bad_arguments_name_the_argument(tmp_path):
+    for kwargs, name in (({"families": ["nope"]}, "families"),
+                         ({"seeds": []}, "seeds"),
+                         ({"seeds": [0, 0]}, "seeds"),
+                         ({"epochs": 0}, "epochs"),
+                         ({"parallel": 0}, "parallel"),
+                         ({"backend": "tf"}, "backend"),
+                         ({"recipe": "fast"}, "recipe"),
+                         ({"train_subset": -1}, "train_subset")):
+        with pytest.raises(ValueError, match=f"`{name}` must be"):
+            study.run_study(results_dir=str(tmp_path),
+                            scratch_dir=str(tmp_path), log=None, **kwargs)
+
+
+def test_cli_turns_bad_input_into_one_line(tmp_path, capsys):
+    code = cli.main(["study", "--families", "nope", "--results",
+                     str(tmp_path), "--scratch", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert err[0].startswith("resvariants study: error: `families` must be")
+
+
+# ---------------------------------------------------------------------------
+# The scheduler, with a stand-in for `resvariants train`
+
+FAKE_TRAIN = textwrap.dedent("""
+    import json, os, sys, time
+    out, metrics, code = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
+    time.sleep(0.2)
+    if code != "0":
+        sys.exit(int(code))
+    os.makedirs(out, exist_ok=True)
+    with open(os.path.join(out, "best.keras"), "w") as f:
+        f.write(out)
+    with open(os.path.join(out, "metrics.json"), "w") as f:
+        json.dump(metrics, f)
+""")
+
+
+@pytest.fixture
+def fake_train(monkeypatch):
+    launched = []
+
+    def command(entry, *, epochs, seed, output_dir, **kwargs):
+        launched.append(os.path.basename(output_dir))
+        acc = 0.8 + 0.01 * seed + (0.02 if "se" in entry.key else 0)
+        code = "3" if entry.key == "seq_resnet" else "0"
+        metrics = _metrics(seed, acc, acc, epochs=epochs, key=entry.key)
+        return [sys.executable, "-c", FAKE_TRAIN, output_dir,
+                json.dumps(metrics), code]
+
+    monkeypatch.setattr(accuracy, "train_command", command)
+    return launched
+
+
+def test_scheduler_writes_skips_shares_and_reports_failures(tmp_path,
+                                                            fake_train):
+    results, scratch = str(tmp_path / "results"), str(tmp_path / "scratch")
+    lines = []
+    kwargs = dict(seeds=[0, 1], epochs=2, parallel=3, results_dir=results,
+                  scratch_dir=scratch, backend="tensorflow",
+                  log=lines.append, poll_s=0.05)
+    summary = study.run_study(["res_se", "seqconv"], **kwargs)
+    # ResNet-20 is shared: 3 networks x 2 seeds = 6 runs, not 8.
+    assert len(fake_train) == 6 and len(lines) == 6
+    assert sorted(summary["failed"]) == [
+        "seq_resnet-k8-r1-quick-e2-s0", "seq_resnet-k8-r1-quick-e2-s1"]
+    assert all("FAILED (exit 3" in line for line in lines
+               if "SeqResNet" in line)
+    records = study.load_results(results)
+    assert sorted((r["family"], r["run_name"]) for r in records) == [
+        ("res_se", "res_se_net_20-quick-e2-s0"),
+        ("res_se", "res_se_net_20-quick-e2-s1"),
+        ("res_se", "resnet_20-quick-e2-s0"),
+        ("res_se", "resnet_20-quick-e2-s1"),
+        ("seqconv", "resnet_20-quick-e2-s0"),
+        ("seqconv", "resnet_20-quick-e2-s1"),
+    ]
+    shared = [r for r in records if r["run_name"] == "resnet_20-quick-e2-s0"]
+    assert shared[0] == dict(shared[1], family="res_se")
+    weights = os.path.join(scratch, shared[0]["weights"]["file"])
+    with open(weights, "rb") as f:
+        assert hashlib.sha256(f.read()).hexdigest() == (
+            shared[0]["weights"]["sha256"])
+    assert shared[0]["cost"]["parallel"] == 3
+    assert shared[0]["cost"]["process_wall_s"] > 0
+
+    # Rerun: finished runs are skipped; only the failed ones start again.
+    fake_train.clear()
+    lines.clear()
+    study.run_study(["res_se", "seqconv"], **kwargs)
+    assert sorted(fake_train) == sorted(summary["failed"])
+    assert sum("skipped" in line for line in lines) == 4
+
+    # A run whose training finished before the study stopped is recorded
+    # from its run directory, without training; a result file missing in
+    # one family is copied from the other's.
+    os.remove(os.path.join(results, "res_se",
+                           "res_se_net_20-quick-e2-s1.json"))
+    os.remove(os.path.join(results, "seqconv", "resnet_20-quick-e2-s1.json"))
+    fake_train.clear()
+    lines.clear()
+    study.run_study(["res_se", "seqconv"], **dict(kwargs, seeds=[1]))
+    assert fake_train == ["seq_resnet-k8-r1-quick-e2-s1"]
+    assert any("recorded from res_se" in line for line in lines)
+    assert len(study.load_results(results)) == 6
+
+    # A result file of the same name recording another run is refused.
+    path = os.path.join(results, "res_se", "resnet_20-quick-e2-s0.json")
+    with open(path) as f:
+        record = json.load(f)
+    record["request"]["train_subset"] = 7
+    with open(path, "w") as f:
+        json.dump(record, f)
+    with pytest.raises(ValueError, match="records another run"):
+        study.run_study(["res_se"], **dict(kwargs, seeds=[0]))
+
+
+# ---------------------------------------------------------------------------
+# End to end: the real command, JAX backend, no TensorFlow
+
+NO_TENSORFLOW = textwrap.dedent("""
+    import sys
+
+
+    class _NoTensorFlow:
+        # `import tensorflow` fails as on a machine without it.
+        def find_spec(self, name, path=None, target=None):
+            if name == "tensorflow" or name.startswith("tensorflow."):
+                raise ModuleNotFoundError(f"No module named {name!r}",
+                                          name=name)
+            return None
+
+
+    sys.meta_path.insert(0, _NoTensorFlow())
+""")
+
+
+def test_study_end_to_end_on_jax_without_tensorflow(tmp_path):
+    pytest.importorskip("jax")
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "sitecustomize.py").write_text(NO_TENSORFLOW)
+    results, scratch = tmp_path / "results", tmp_path / "scratch"
+    report = tmp_path / "report.md"
+    env = dict(os.environ, KERAS_BACKEND="jax")
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(site), REPO_ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
+    command = [
+        sys.executable, "-m", "keras_resvariants.cli", "study",
+        "--families", "res_se", "seqconv", "--seeds", "0", "--epochs", "1",
+        "--train-subset", "256", "--test-subset", "128",
+        "--steps-per-epoch", "2", "--parallel", "3", "--backend", "jax",
+        "--results", str(results), "--scratch", str(scratch),
+        "--report", str(report),
+    ]
+
+    def study_run():
+        done = subprocess.run(command, env=env, cwd=str(tmp_path),
+                              capture_output=True, text=True, timeout=900)
+        assert done.returncode == 0, done.stdout + done.stderr
+        return [line for line in done.stdout.splitlines()
+                if line.startswith("[")]
+
+    lines = study_run()
+    # Two pairs sharing ResNet-20: three runs, one line each.
+    assert len(lines) == 3 and all("test accuracy" in x for x in lines)
+    paths = sorted(glob.glob(str(results / "*" / "*.json")))
+    assert [os.path.relpath(p, results) for p in paths] == [
+        os.path.join("res_se", "res_se_net_20-quick-e1-s0-n256-t128-spe2"
+                     ".json"),
+        os.path.join("res_se", "resnet_20-quick-e1-s0-n256-t128-spe2.json"),
+        os.path.join("seqconv", "resnet_20-quick-e1-s0-n256-t128-spe2.json"),
+        os.path.join("seqconv",
+                     "seq_resnet-k8-r1-quick-e1-s0-n256-t128-spe2.json"),
+    ]
+    for path in paths:
+        with open(path) as f:
+            record = study.check_result(json.load(f), path)
+        assert record["backend"] == "jax"
+        assert "tensorflow" not in record["versions"]
+        assert record["data"]["train_examples"] == 256
+        assert record["data"]["validation_examples"] == 25
+        assert record["data"]["test_examples"] == 128
+        assert record["epochs_completed"] == 1
+        assert record["cost"]["train_images"] == 2 * 128
+        assert record["cost"]["parallel"] == 3
+        assert record["cost"]["timed_from"] == "fit"
+        assert record["machine"]["cores"] >= 1
+        weights = scratch / record["weights"]["file"]
+        assert weights.stat().st_size == record["weights"]["bytes"]
+        metrics = json.loads((scratch / record["run_name"] / "metrics.json"
+                              ).read_text())
+        assert record["test"]["best"]["accuracy"] == (
+            metrics["test"]["best"]["accuracy"])
+    assert report.read_text() == study.render_report(str(results))
+
+    mtimes = [os.stat(p).st_mtime_ns for p in paths]
+    lines = study_run()
+    assert len(lines) == 3 and all("skipped" in x for x in lines)
+    assert [os.stat(p).st_mtime_ns for p in paths] == mtimes
+    text = report.read_text()
+    assert text == study.render_report(str(results))
+    for family in ("res_se", "seqconv"):
+        section = text.split(f"## {family}\n")[1].split("\n## ")[0]
+        assert "insufficient seeds" in section
+        assert "256 training / 25 validation (seed 0) / 128 test" in section
