@@ -127,14 +127,28 @@ PUBLIC_MODULES = [
 ]
 
 
+# Every builder's docstring has the same generated example: one builder per
+# family runs in the default suite, the other builders with `-m slow`.
+_QUICK_BUILDERS = {
+    kr.model_info(key)["builder"] for key in
+    ("resnet_20", "res_se_net_20", "rir_net_32", "seq_resnet", "rgsnet",
+     "ror_resnet_56")}
+
+
 def _doctests():
     finder = doctest.DocTestFinder(exclude_empty=True)
     cases = []
     for name in PUBLIC_MODULES:
         module = importlib.import_module(name)
         for test in finder.find(module, name):
-            if test.examples and test.name.startswith(name):
-                cases.append(pytest.param(name, test.name, id=test.name))
+            if not (test.examples and test.name.startswith(name)):
+                continue
+            short = test.name.rsplit(".", 1)[-1]
+            slow = (name == "keras_resvariants" and short in kr.BUILDERS
+                    and short not in _QUICK_BUILDERS)
+            cases.append(pytest.param(
+                name, test.name, id=test.name,
+                marks=pytest.mark.slow if slow else ()))
     return cases
 
 

@@ -9,6 +9,9 @@ from keras_resvariants import data
 
 FASHION = [name for name in kr.list_weights()
            if kr.weights_info(name).dataset == "fashion_mnist"]
+# One record in the default suite (about 15 s); the others (20-90 s each on
+# 2 cores) with `-m slow`.
+QUICK = "resnet_20.fashion_mnist"
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +27,9 @@ def test_every_fashion_mnist_record_is_checked():
     assert len(FASHION) == len(kr.list_weights()) and FASHION
 
 
-@pytest.mark.parametrize("name", FASHION)
+@pytest.mark.parametrize("name", [
+    pytest.param(n, marks=() if n == QUICK else pytest.mark.slow)
+    for n in FASHION])
 def test_recorded_accuracy_re_measures_equal(name, test_set):
     x, y = test_set
     record = kr.weights_info(name)
