@@ -21,6 +21,7 @@ import time
 import keras
 
 from keras_resvariants.bench import analysis
+from keras_resvariants.bench import cpu_model
 from keras_resvariants.bench import report
 from keras_resvariants.bench import stats
 from keras_resvariants.bench.groups import GROUP_NAMES
@@ -31,15 +32,7 @@ from keras_resvariants.bench.groups import get_profile
 def machine_info():
     """Date, CPU, cores, load, Python and library versions (from the
     installed metadata, so TensorFlow/JAX need not be imported)."""
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_model(platform.processor() or platform.machine())
     versions = {}
     for package in ("keras", "tensorflow", "jax", "numpy"):
         try:

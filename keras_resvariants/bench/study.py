@@ -73,6 +73,7 @@ import numpy as np
 from keras_resvariants import _validation as v
 from keras_resvariants import recipes as recipes_lib
 from keras_resvariants.bench import accuracy
+from keras_resvariants.bench import cpu_model
 
 SCHEMA_VERSION = 1
 DATASET = "fashion_mnist"
@@ -426,15 +427,7 @@ def machine_info(backend):
     The accelerators come from `jax.devices()` in a short subprocess
     (which releases the GPU at once) with JAX, else from `nvidia-smi`.
     """
-    cpu = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    cpu = cpu_model(platform.processor() or "unknown")
     accelerators = []
     try:
         if backend == "jax":
