@@ -74,6 +74,7 @@ from keras_resvariants import _validation as v
 from keras_resvariants import recipes as recipes_lib
 from keras_resvariants.bench import accuracy
 from keras_resvariants.bench import cpu_model
+from keras_resvariants.weights.loading import sha256_file
 
 SCHEMA_VERSION = 1
 DATASET = "fashion_mnist"
@@ -466,14 +467,6 @@ def _git_commit():
     return commit if out.returncode == 0 and len(commit) == 40 else None
 
 
-def _sha256(path):
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def make_record(metrics, *, run, family, role, request, machine,
                 parallel=1, process_wall_s=None, weights_file=None,
                 weights_path=None, git_commit=None, study_command=None):
@@ -507,7 +500,7 @@ def make_record(metrics, *, run, family, role, request, machine,
     selection = metrics["selection"]
     weights = {"file": None, "sha256": None, "bytes": None}
     if weights_path is not None and os.path.exists(weights_path):
-        weights = {"file": weights_file, "sha256": _sha256(weights_path),
+        weights = {"file": weights_file, "sha256": sha256_file(weights_path),
                    "bytes": os.path.getsize(weights_path)}
     return {
         "schema_version": SCHEMA_VERSION,
