@@ -114,7 +114,7 @@ def main():
         raise SystemExit(
             f"No published weights {name!r}. Published: "
             f"{', '.join(kr.list_weights()) or 'none'}. Publish a training "
-            "run with: python -m keras_resvariants.weights.publish RUN_DIR "
+            "run with: python -m keras_resvariants.publishing RUN_DIR "
             f"--tag {args.tag}"
         )
     record = kr.weights_info(name)

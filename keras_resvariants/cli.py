@@ -8,8 +8,14 @@ keras_resvariants` stays light.
 
 import argparse
 import importlib
-import json
 import sys
+
+from keras_resvariants import _extras
+from keras_resvariants._cli_args import USER_ERRORS
+from keras_resvariants._cli_args import error_line
+from keras_resvariants._cli_args import parse_key_value  # noqa: F401
+from keras_resvariants._cli_args import parse_number  # noqa: F401
+from keras_resvariants._cli_args import parse_value  # noqa: F401
 
 # module path for each subcommand, in `resvariants --help` order
 SUBCOMMANDS = (
@@ -19,37 +25,28 @@ SUBCOMMANDS = (
     "keras_resvariants.serving.cli",
     "keras_resvariants.bench.study",
 )
+# The subcommands of a module, for when its extra is not installed.
+COMMANDS = {
+    "keras_resvariants.training.cli": ("train",),
+    "keras_resvariants.bench.cli": ("bench",),
+    "keras_resvariants.tuning.cli": ("tune",),
+    "keras_resvariants.serving.cli": ("export", "serve"),
+    "keras_resvariants.bench.study": ("study",),
+}
 
 
-def parse_value(text):
-    """A command-line value: JSON (`0.2`, `true`, `"b"`) or the raw text."""
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text
+def _add_missing(subparsers, module, error):
+    """Subcommands whose workflow lacks its extra: they take any arguments
+    and fail with the extra-naming `ImportError` (one line, exit status
+    2)."""
 
+    def fail(args):
+        raise error
 
-def parse_key_value(text):
-    """`NAME=VALUE` -> `(name, parse_value(value))` (argparse type)."""
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(
-            f"expected NAME=VALUE, got {text!r}"
-        )
-    key, value = text.split("=", 1)
-    return key.strip(), parse_value(value.strip())
-
-
-def parse_number(text):
-    """`0.1` -> float (fraction), `5000` -> int (count) (argparse type)."""
-    try:
-        return int(text)
-    except ValueError:
-        return float(text)
-
-
-# What a user's input can cause: one line and exit status 2, as argparse
-# does for a bad option (`--debug` shows the traceback instead).
-USER_ERRORS = (ValueError, FileNotFoundError, NotImplementedError)
+    for command in COMMANDS[module]:
+        p = subparsers.add_parser(
+            command, help=f"(needs an extra: {error})", add_help=False)
+        p.set_defaults(func=fail, needs_extra=True)
 
 
 def build_parser():
@@ -63,18 +60,22 @@ def build_parser():
                              "one line")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for module in SUBCOMMANDS:
-        importlib.import_module(module).add_subcommand(subparsers)
+        try:
+            workflow = importlib.import_module(module)
+        except ImportError as error:
+            if error.name not in _extras.DISTRIBUTIONS:
+                raise  # a bug, not a missing extra
+            _add_missing(subparsers, module, error)
+        else:
+            workflow.add_subcommand(subparsers)
     return parser
 
 
-def error_line(command, error):
-    """`resvariants CMD: error: MESSAGE` on one line."""
-    message = " ".join(str(error).split()) or type(error).__name__
-    return f"resvariants {command}: error: {message}"
-
-
 def main(argv=None):
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown and not getattr(args, "needs_extra", False):
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     try:
         return int(args.func(args) or 0)
     except USER_ERRORS as error:

@@ -43,7 +43,11 @@ import os
 
 import numpy as np
 
+from keras_resvariants import _extras
 from keras_resvariants import _validation as v
+from keras_resvariants.datasets import DATASETS  # noqa: F401 (re-export)
+from keras_resvariants.datasets import DatasetInfo
+from keras_resvariants.datasets import get_dataset_info
 
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"
 FASHION_MNIST_ENV = "KERAS_RESVARIANTS_FASHION_MNIST_DIR"
@@ -61,67 +65,6 @@ PIPELINES = ("auto", "tf.data", "numpy")
 # independent of the training seed, so that runs with different seeds are
 # selected and compared on the same held-out images.
 VALIDATION_SEED = 0
-
-
-@dataclasses.dataclass(frozen=True)
-class DatasetInfo:
-    """What the pipelines need to know about a dataset.
-
-    Attributes:
-        name: dataset name (`DATASETS` key).
-        image_shape: `(height, width, channels)` fed to the network.
-        num_classes: number of classes.
-        mean, std: per-channel statistics of the training split in [0, 1]
-            pixel units, used for normalisation.
-        train_examples, test_examples: split sizes.
-        source: `"idx"` (local IDX files) or `"tfds"`.
-        augmentation: `"crop_flip"` or `"inception"`.
-        crop_padding: zero padding (pixels) before the random crop.
-        test_split: tfds split used for testing.
-        auto_validation: training examples `validation_split="auto"`
-            holds out for validation (see `resolve_validation_split`).
-    """
-
-    name: str
-    image_shape: tuple
-    num_classes: int
-    mean: tuple
-    std: tuple
-    train_examples: int
-    test_examples: int
-    source: str
-    augmentation: str = "crop_flip"
-    crop_padding: int = 4
-    test_split: str = "test"
-    auto_validation: int = 5000
-
-
-DATASETS = {
-    "fashion_mnist": DatasetInfo(
-        "fashion_mnist", (28, 28, 1), 10, (0.2860,), (0.3530,),
-        60000, 10000, "idx",
-    ),
-    "cifar10": DatasetInfo(
-        "cifar10", (32, 32, 3), 10, (0.4914, 0.4822, 0.4465),
-        (0.2470, 0.2435, 0.2616), 50000, 10000, "tfds",
-    ),
-    "cifar100": DatasetInfo(
-        "cifar100", (32, 32, 3), 100, (0.5071, 0.4865, 0.4409),
-        (0.2673, 0.2564, 0.2762), 50000, 10000, "tfds",
-    ),
-    "imagenet2012": DatasetInfo(
-        "imagenet2012", (224, 224, 3), 1000, (0.485, 0.456, 0.406),
-        (0.229, 0.224, 0.225), 1281167, 50000, "tfds",
-        augmentation="inception", test_split="validation",
-        auto_validation=10000,
-    ),
-}
-
-
-def get_dataset_info(name):
-    """Returns the `DatasetInfo` of `name` (a `DATASETS` key)."""
-    v.check_choice("dataset", name, tuple(DATASETS))
-    return DATASETS[name]
 
 
 def global_batch_size(per_replica_batch_size, num_replicas):
@@ -275,7 +218,10 @@ def load_tfds(name, split, *, data_dir=None, download=False,
     Raises:
         FileNotFoundError: offline with no prepared data; the message
             names `data_dir` and how to prepare it.
+        ImportError: without tensorflow-datasets; it names the extra.
     """
+    _extras.require("train", f"The {name!r} dataset",
+                    "tensorflow_datasets", "tensorflow")
     import tensorflow_datasets as tfds
 
     try:
@@ -569,6 +515,7 @@ def _make_sequence_classes(base):
 
 
 def _tf():
+    _extras.require("train", "The tf.data pipeline", "tensorflow")
     import tensorflow as tf
 
     return tf

@@ -32,6 +32,7 @@ import dataclasses
 import keras
 
 from keras_resvariants import _validation as v
+from keras_resvariants.models import create_model
 from keras_resvariants.weights import loading
 
 BASE_NAME = "base"
@@ -80,7 +81,7 @@ def replace_head(model, classes, *, classifier_activation="softmax",
     classes = v.check_positive_int("classes", classes)
     dropout = v.check_float("dropout", dropout, low=0.0, high=1.0,
                             high_inclusive=False)
-    base = keras.Model(model.inputs[0], loading._features(model),
+    base = keras.Model(model.inputs[0], loading.features_output(model),
                        name=BASE_NAME)
     inputs = keras.Input(shape=tuple(base.inputs[0].shape[1:]), name="image")
     x = base(inputs)
@@ -116,8 +117,6 @@ def build_fine_tune_model(name, weights, classes, input_shape=None, *,
     Returns:
         A functional `keras.Model` (see `replace_head`).
     """
-    from keras_resvariants.models import create_model
-
     base = create_model(name, include_top=False, weights=weights,
                         input_shape=input_shape, **hyperparameters)
     return replace_head(base, classes,
@@ -125,10 +124,31 @@ def build_fine_tune_model(name, weights, classes, input_shape=None, *,
                         dropout=dropout, name=f"{base.name}_fine_tune")
 
 
+def _sublayers(layer):
+    """The layers inside `layer`, depth first: a model's layers and any
+    layer (or list of layers) a layer holds as an attribute."""
+    children = list(layer.layers) if isinstance(layer, keras.Model) else []
+    for value in vars(layer).values():
+        values = value if isinstance(value, (list, tuple)) else [value]
+        children += [v for v in values if isinstance(v, keras.layers.Layer)
+                     and v is not layer]
+    seen = set()
+    for child in children:
+        if id(child) not in seen:
+            seen.add(id(child))
+            yield child
+            yield from _sublayers(child)
+
+
 def batch_norm_layers(model):
     """Every `BatchNormalization` layer of `model`, nested ones included."""
-    return [layer for layer in model._flatten_layers(include_self=False)
-            if isinstance(layer, keras.layers.BatchNormalization)]
+    found, seen = [], set()
+    for layer in _sublayers(model):
+        if isinstance(layer, keras.layers.BatchNormalization) and id(
+                layer) not in seen:
+            seen.add(id(layer))
+            found.append(layer)
+    return found
 
 
 def freeze_base(model, base=None):

@@ -2,11 +2,14 @@
 
 A `Recipe` is a frozen dataclass: optimizer, momentum, Nesterov, initial
 learning rate, schedule, global batch size, weight decay, length of
-training, augmentation and model overrides. One per paper, plus `quick`
-for smoke runs:
+training, augmentation and model overrides. Each family module of
+`keras_resvariants.models` declares its paper's recipes in its `Family`
+record (the first is the family's default, `recipe_for_model`); `quick`,
+for smoke runs and the accuracy study, is ours:
 
 | name | paper | SGD | lr, schedule | batch | wd | length |
 |---|---|---|---|---|---|---|
+| `resnet` | He et al. | 0.9 | 0.1, /10 at 32k, 48k it | 128 | 1e-4 | 64k |
 | `ror` | RoR | 0.9 | 0.01, /10 at 50%, 75% | 128 | 1e-4* | 300 ep |
 | `rgs_cifar` | RGSNet | 0.9 | 0.1, /10 at ep 82, 124 | 128 | 5e-4 | 164 ep |
 | `res_se_net` | Res-SE-Net | 0.9 | 0.1, /10 at 32k, 48k it | 128 | 1e-4 | 64k |
@@ -18,9 +21,10 @@ for smoke runs:
 `*` The RoR paper states no weight decay; we use He et al.'s 1e-4 (the
 value of the PyTorch CIFAR ResNet code RoR builds on). `**` The RiR paper
 reports only "the best result of a grid search" over learning rate, L2
-penalty, initialisation and shortcut type, so its recipe is He et al.'s CIFAR
-schedule (the ResNet baseline RiR compares against), without the 400-step
-0.01 warm-up that He et al. use only for ResNet-110.
+penalty, initialisation and shortcut type, so its recipe is `resnet`, He et
+al.'s CIFAR schedule (the ResNet baseline RiR compares against), under its
+own name. Neither applies the 400-step 0.01 warm-up that He et al. use only
+for ResNet-110.
 
 ImageNet recipes: `ror_imagenet` (80 epochs, lr 0.01 /10 at 50%/75%),
 `rgs_imagenet` (batch 128, lr 0.05, /10 every 30 of 90 epochs; the paper's
@@ -48,9 +52,11 @@ CIFAR's 50k images (390 steps per epoch) is 164 epochs. A milestone step is
 the first optimizer step that uses the decayed rate.
 """
 
+import collections.abc
 import dataclasses
 import math
 
+from keras_resvariants import _catalog as catalog
 from keras_resvariants import _validation as v
 
 SCHEDULES = ("step", "cosine", "constant")
@@ -254,98 +260,50 @@ class Recipe:
         return cls(**config)
 
 
-_HE_NOTE = (
-    "He et al. (2016) CIFAR recipe: SGD momentum 0.9, lr 0.1 divided by 10 "
-    "at 32k and 48k iterations, stop at 64k, batch 128, weight decay 1e-4."
+QUICK = Recipe(
+    name="quick",
+    source="keras-resvariants smoke-run recipe (not from a paper)",
+    learning_rate=0.1, batch_size=128, weight_decay=5e-4, epochs=1,
+    schedule="cosine", nesterov=True,
+    notes="One cosine cycle: ~0.84 test accuracy on Fashion-MNIST "
+          "after 1 epoch of ResNet-20 (docs/benchmarks.md).",
 )
 
-RECIPES = {
-    "ror": Recipe(
-        name="ror",
-        source="Shen & Gao 2018 (RoR), §4.1 'Implementation and Training'",
-        learning_rate=0.01, batch_size=128, weight_decay=1e-4, epochs=300,
-        milestones=(0.5, 0.75), milestone_unit="fraction",
-        notes="The paper gives no weight decay; 1e-4 (He et al.'s value, "
-              "used by the PyTorch CIFAR ResNet code) is our assumption.",
-    ),
-    "rgs_cifar": Recipe(
-        name="rgs_cifar",
-        source="Zhang et al. 2019 (RGSNet), §4.2 CIFAR-100",
-        learning_rate=0.1, batch_size=128, weight_decay=5e-4, epochs=164,
-        milestones=(82, 124), milestone_unit="epoch",
-    ),
-    "res_se_net": Recipe(
-        name="res_se_net",
-        source="Varshaneya et al. 2019 (Res-SE-Net), §5 and Table 3",
-        learning_rate=0.1, batch_size=128, weight_decay=1e-4,
-        iterations=64000, milestones=(32000, 48000),
-        milestone_unit="iteration",
-    ),
-    "seqconv": Recipe(
-        name="seqconv",
-        source="Huang et al. 2019 (SeqConv), §4.1 CIFAR",
-        learning_rate=0.1, batch_size=64, weight_decay=1e-4, epochs=300,
-        milestones=(150, 225), milestone_unit="epoch", nesterov=True,
-        model_kwargs=(("dropout", 0.1),),
-        notes="Zero-initialised second SeqConv layer of each block and the "
-              "Kaiming/fan-out initialisers are built into the SeqConv "
-              "builders (docs/design.md); dropout 0.1 before every SeqConv "
-              "except the first and before the blender.",
-    ),
-    "rir": Recipe(
-        name="rir",
-        source="He et al. 2016, §4.2 (the RiR paper reports only a grid "
-               "search, so we use the ResNet baseline's CIFAR schedule)",
-        learning_rate=0.1, batch_size=128, weight_decay=1e-4,
-        iterations=64000, milestones=(32000, 48000),
-        milestone_unit="iteration",
-        notes="RiR (Targ et al. 2016) states only 'best result found after "
-              "a grid search on hyperparameters including learning rate, "
-              "L2 penalty, initialization'. " + _HE_NOTE +
-              " He et al.'s 0.01 warm-up for ResNet-110 is not applied.",
-    ),
-    "ror_imagenet": Recipe(
-        name="ror_imagenet",
-        source="Shen & Gao 2018 (RoR), §4.1, ImageNet",
-        learning_rate=0.01, batch_size=128, weight_decay=1e-4, epochs=80,
-        milestones=(0.5, 0.75), milestone_unit="fraction",
-        notes="Weight decay not given in the paper; 1e-4 assumed.",
-    ),
-    "rgs_imagenet": Recipe(
-        name="rgs_imagenet",
-        source="Zhang et al. 2019 (RGSNet), §4.1 ImageNet",
-        learning_rate=0.05, batch_size=128, weight_decay=1e-4, epochs=90,
-        milestones=(30, 60), milestone_unit="epoch",
-        notes="The paper gives lr 0.05 at batch 128 (linear scaling of 0.1 "
-              "at 256), /10 every 30 epochs; 90 epochs and wd 1e-4 are the "
-              "standard ImageNet ResNet values it refers to.",
-    ),
-    "seqconv_imagenet": Recipe(
-        name="seqconv_imagenet",
-        source="Huang et al. 2019 (SeqConv), §4.1 ImageNet",
-        learning_rate=0.1, batch_size=256, weight_decay=1e-4, epochs=100,
-        milestones=(30, 60, 90), milestone_unit="epoch", nesterov=True,
-    ),
-    "quick": Recipe(
-        name="quick",
-        source="keras-resvariants smoke-run recipe (not from a paper)",
-        learning_rate=0.1, batch_size=128, weight_decay=5e-4, epochs=1,
-        schedule="cosine", nesterov=True,
-        notes="One cosine cycle: ~0.84 test accuracy on Fashion-MNIST "
-              "after 1 epoch of ResNet-20 (docs/benchmarks.md).",
-    ),
-}
 
-# The recipe each model family was trained with in its paper; the plain
-# ResNet baselines use He et al.'s schedule (`rir` is exactly that).
-FAMILY_RECIPES = {
-    "resnet": "rir",
-    "ror": "ror",
-    "rgs": "rgs_cifar",
-    "res_se": "res_se_net",
-    "rir": "rir",
-    "seqconv": "seqconv",
-}
+class _Live(collections.abc.Mapping):
+    """A read-only view computed from the catalog at each access (the
+    family modules declare their recipes after this module is loaded)."""
+
+    def __init__(self, items):
+        self._items = items
+
+    def __getitem__(self, key):
+        return dict(self._items())[key]
+
+    def __iter__(self):
+        return iter(dict(self._items()))
+
+    def __len__(self):
+        return len(dict(self._items()))
+
+    def __repr__(self):
+        return repr(dict(self._items()))
+
+
+def _recipes():
+    for family in catalog.FAMILIES.values():
+        for recipe in family.recipes:
+            yield recipe.name, recipe
+    yield QUICK.name, QUICK
+
+
+# name -> Recipe: every family's recipes (declared in its module of
+# `keras_resvariants.models`) and `quick`.
+RECIPES = _Live(_recipes)
+# family id -> the name of its default recipe.
+FAMILY_RECIPES = _Live(lambda: ((f.id, f.recipe.name)
+                                for f in catalog.FAMILIES.values()
+                                if f.recipes))
 
 
 def list_recipes():
@@ -365,9 +323,12 @@ def get_recipe(name):
     return RECIPES[name]
 
 
-def recipe_for_model(model_name):
-    """The recipe of a registered model's paper (`FAMILY_RECIPES`)."""
-    from keras_resvariants.models import model_info
+def family_recipe(family):
+    """The default recipe of `family` (a family id): its paper's."""
+    return catalog.get_family(family).recipe
 
-    family = model_info(model_name)["family"]
-    return get_recipe(FAMILY_RECIPES.get(family, "rir"))
+
+def recipe_for_model(model_name):
+    """The recipe of a registered model's paper (its family's default);
+    a `ValueError` for an unknown model."""
+    return family_recipe(catalog.arch_entry(model_name).family)

@@ -9,6 +9,7 @@
 - Every docstring example (`>>>`) of the public modules runs as a doctest.
 """
 
+import ast
 import doctest
 import glob
 import importlib
@@ -180,6 +181,8 @@ USER_FACING = (
     + glob.glob(os.path.join(ROOT, "saved_models", "*.md"))
     + [os.path.join(ROOT, p) for p in MARKDOWN]
 )
+# What contributors read: the tests' comments, docstrings and case labels.
+TESTS = glob.glob(os.path.join(ROOT, "tests", "**", "*.py"), recursive=True)
 # Documents that exist only outside the repository.
 _OUTSIDE = re.compile(
     r"spec §|architecture\.md|perf-notes|ecosystem(\.md| §)|style\.md|"
@@ -188,11 +191,30 @@ _DOC_PATH = re.compile(r"\b(docs/[\w./-]+\.(?:md|png|json))")
 _MD_LINK = re.compile(r"\]\(([^)#\s]+)")
 
 
+def _own_pattern_lines():
+    """Line numbers of this file's `_OUTSIDE` statement, which has to name
+    the documents it looks for."""
+    with open(__file__, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    for node in tree.body:
+        if (isinstance(node, ast.Assign)
+                and [getattr(t, "id", None) for t in node.targets]
+                == ["_OUTSIDE"]):
+            return set(range(node.lineno, node.end_lineno + 1))
+    raise AssertionError("no `_OUTSIDE = ...` statement in " + __file__)
+
+
 def test_no_user_facing_text_cites_a_document_outside_the_repository():
+    own = os.path.abspath(__file__)
+    skip = _own_pattern_lines()
+    assert skip, "the pattern's own lines must be found to be skipped"
     found = []
-    for path in USER_FACING:
+    for path in USER_FACING + TESTS:
+        is_own = os.path.abspath(path) == own
         with open(path, encoding="utf-8") as f:
             for number, line in enumerate(f, 1):
+                if is_own and number in skip:
+                    continue
                 if _OUTSIDE.search(line):
                     found.append(f"{os.path.relpath(path, ROOT)}:{number}: "
                                  f"{line.strip()}")
@@ -213,3 +235,117 @@ def test_cited_repository_documents_exist():
         missing += [f"{os.path.relpath(path, ROOT)} -> {c}" for c in cited
                     if not os.path.exists(os.path.join(ROOT, c))]
     assert missing == [], "\n".join(missing)
+
+
+# `docs/<file>.md#<anchor>` anywhere; in Markdown also `](<file>.md#<anchor>)`
+# relative to the file and `](#<anchor>)` within it.
+_ANCHORED = re.compile(r"\b(docs/[\w./-]+\.md)#([\w-]+)")
+_MD_ANCHORED = re.compile(r"\]\(([^)#\s]*)#([^)\s]*)\)")
+_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$")
+
+
+def github_anchor(heading):
+    """GitHub's anchor of a heading: lower case, spaces to `-`, every
+    character that is not a letter, digit, `-` or `_` dropped."""
+    text = heading.strip().lower()
+    return "".join(c for c in text if c.isalnum() or c in " -_").replace(
+        " ", "-")
+
+
+def heading_anchors(text):
+    """The anchors of a Markdown text's headings (outside fenced blocks),
+    numbered `-1`, `-2`, ... on repeats as GitHub does."""
+    anchors, fenced = set(), False
+    for line in text.splitlines():
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+            continue
+        match = None if fenced else _HEADING.match(line)
+        if match:
+            anchor = base = github_anchor(match.group(2))
+            repeat = 0
+            while anchor in anchors:
+                repeat += 1
+                anchor = f"{base}-{repeat}"
+            anchors.add(anchor)
+    return anchors
+
+
+def broken_anchor_references(path, text, read=None):
+    """`"<path>: <reference>"` for each reference of `text` (the contents
+    of `path`, relative to the repository) whose file or heading does not
+    exist. `read(relpath)` returns a document's text, or None."""
+    if read is None:
+        def read(rel):
+            full = os.path.join(ROOT, rel)
+            if not os.path.isfile(full):
+                return None
+            with open(full, encoding="utf-8") as f:
+                return f.read()
+    cited = set(_ANCHORED.findall(text))
+    if path.endswith(".md"):
+        base = os.path.dirname(path)
+        cited |= {(os.path.normpath(os.path.join(base, target)) if target
+                   else path, anchor)
+                  for target, anchor in _MD_ANCHORED.findall(text)
+                  if not target or (target.endswith(".md")
+                                    and "://" not in target)}
+    broken = []
+    for document, anchor in sorted(cited):
+        target = read(document)
+        if target is None or anchor not in heading_anchors(target):
+            broken.append(f"{path}: {document}#{anchor}")
+    return broken
+
+
+def _anchor_sources():
+    paths = (
+        glob.glob(os.path.join(ROOT, "keras_resvariants", "**", "*.py"),
+                  recursive=True)
+        + TESTS
+        + glob.glob(os.path.join(ROOT, "examples", "**", "*"),
+                    recursive=True)
+        + [os.path.join(ROOT, p) for p in MARKDOWN]
+    )
+    return sorted({os.path.relpath(p, ROOT) for p in paths
+                   if os.path.isfile(p) and p.endswith((".py", ".md"))})
+
+
+def test_anchor_helpers_follow_github():
+    # Known headings of docs/design.md and GitHub's anchors for them.
+    assert github_anchor("res_se") == "res_se"
+    assert github_anchor("Package layout") == "package-layout"
+    assert github_anchor("ResNet in ResNet: the Figure 2 grid") == (
+        "resnet-in-resnet-the-figure-2-grid")
+    assert github_anchor("The published 1\u20132-epoch weights") == (
+        "the-published-12-epoch-weights")
+    assert github_anchor("`RoRAdd` (Refine, Represent)") == (
+        "roradd-refine-represent")
+    text = "# A\n## A\n```text\n# not a heading\n```\n### b_c\n"
+    assert heading_anchors(text) == {"a", "a-1", "b_c"}
+    # The check fails on a missing heading or file, and passes on a real
+    # one (the targets are built here so that this file cites none).
+    docs = {"docs/x.md": "# Title\n## res_se\n"}
+    ok = "see docs/x.md" + "#res_se and docs/x.md" + "#title."
+    bad = "see docs/x.md" + "#res-se, docs/y.md" + "#title."
+    assert broken_anchor_references("a.py", ok, docs.get) == []
+    assert broken_anchor_references("a.py", bad, docs.get) == [
+        "a.py: docs/x.md" + "#res-se", "a.py: docs/y.md" + "#title"]
+    md = "[a](x.md" + "#nope) [b](#res_se) [c](x.md" + "#title)"
+    assert broken_anchor_references("docs/x.md", md, docs.get) == [
+        "docs/x.md: docs/x.md" + "#nope"]
+
+
+def test_every_docs_anchor_reference_names_an_existing_heading():
+    # The design document has one section per family, named by its id.
+    with open(os.path.join(ROOT, "docs", "design.md"),
+              encoding="utf-8") as f:
+        design = heading_anchors(f.read())
+    from keras_resvariants.models import list_families
+
+    assert set(list_families()) <= design, sorted(design)
+    broken = []
+    for path in _anchor_sources():
+        with open(os.path.join(ROOT, path), encoding="utf-8") as f:
+            broken += broken_anchor_references(path, f.read())
+    assert broken == [], "\n".join(broken)

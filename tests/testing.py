@@ -140,6 +140,14 @@ def trainable_gradients(model, inputs, *, training=True, seed=0):
             return loss_of(outs)
 
         return [np.asarray(g) for g in jax.grad(fn)(trainable)]
+    if backend == "torch":
+        import torch
+
+        trainable = [v.value for v in model.trainable_variables]
+        loss = loss_of(model(inputs, training=training))
+        grads = torch.autograd.grad(loss, trainable, allow_unused=True)
+        return [None if g is None else g.detach().cpu().numpy()
+                for g in grads]
     raise NotImplementedError(f"No gradient helper for backend {backend}")
 
 

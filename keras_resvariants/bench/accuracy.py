@@ -32,7 +32,6 @@ x 3 seeds x 3 epochs is a multi-hour job; `--epochs`, `--seeds`,
 `--families` and `--train-limit` trade accuracy for time.
 """
 
-import dataclasses
 import json
 import math
 import os
@@ -42,88 +41,23 @@ import sys
 import keras
 import numpy as np
 
+from keras_resvariants import _catalog as catalog
 from keras_resvariants import _validation as v
+from keras_resvariants import models  # noqa: F401 (registers the families)
+from keras_resvariants._catalog import StudyEntry
 
-
-@dataclasses.dataclass(frozen=True)
-class Entry:
-    """One network of a pair: registry key and hyperparameters.
-
-    Attributes:
-        key: registry name (`keras_resvariants.list_models()`).
-        label: name shown in the reports.
-        hparams: `((name, value), ...)`: builder hyperparameters.
-        macs: multiply-accumulates per 28x28x1 image
-            (`keras_resvariants.count_macs`); only a hint for starting
-            the costliest runs of a study first.
-    """
-
-    key: str
-    label: str
-    hparams: tuple = ()
-    macs: int = 0
-
-    def run_name(self, recipe, epochs, seed, *, batch_size=None,
-                 train_subset=None, test_subset=None,
-                 steps_per_epoch=None):
-        """Directory (and result file) name of one training run.
-
-        Every setting that changes the run is in the name, so a run made
-        with other settings is never taken for this one: the builder
-        hyperparameters, recipe, epochs and seed, then `-b` batch size,
-        `-n` train subset, `-t` test subset and `-spe` steps per epoch
-        where they are not the defaults.
-        """
-        hp = "".join(f"-{k}{v}" for k, v in self.hparams)
-        name = f"{self.key}{hp}-{recipe}-e{epochs}-s{seed}"
-        for tag, value in (("b", batch_size), ("n", train_subset),
-                           ("t", test_subset), ("spe", steps_per_epoch)):
-            if value is not None:
-                name += f"-{tag}{value}"
-        return name
-
+# One network of a pair (registry key, hyperparameters, run name).
+Entry = StudyEntry
 
 # family -> (claim, baseline, variants...): each paper's variant against
 # the baseline of that paper, small CIFAR-style networks that train on
-# 28x28x1 in minutes per epoch on a CPU. The one table read by both
-# `resvariants bench --accuracy` and `resvariants study`.
+# 28x28x1 in minutes per epoch on a CPU, as each family module of
+# `keras_resvariants.models` declares it (`Family.study`). The one table
+# read by both `resvariants bench --accuracy` and `resvariants study`.
 PAIRS = {
-    "rir": (
-        "RiR: the two-stream ResNet in ResNet beats He et al.'s ResNet-32 "
-        "of the same total width (Fig. 2, the \"ResNet\" cell).",
-        Entry("rir_resnet_32", "ResNet-32 (RiR \"ResNet\" cell)",
-              macs=52_497_280),
-        Entry("rir_net_32", "RiR-32", macs=52_497_280),
-    ),
-    "res_se": (
-        "Res-SE-Net: squeeze-and-excitation on the bridge (projection) "
-        "shortcuts beats the plain ResNet-20.",
-        Entry("resnet_20", "ResNet-20", macs=31_021_952),
-        Entry("res_se_net_20", "Res-SE-Net-20", macs=31_022_592),
-    ),
-    "rgs": (
-        "RGSNet: ReLU + GroupNorm (RG) shortcuts beat the identity "
-        "shortcuts of the same ResNet-26.",
-        Entry("resnet_cifar", "ResNet-26 (w=0.25)",
-              (("depth", 26), ("width", 0.25)), macs=33_684_736),
-        Entry("rgsnet", "Res-RGSNet-26 (w=0.25)",
-              (("depth", 26), ("width", 0.25), ("variant", "res")),
-              macs=33_684_736),
-    ),
-    "ror": (
-        "RoR: Refine-or-Represent merges beat the plain sums of the "
-        "bottleneck ResNet-56.",
-        Entry("resnet_56_bottleneck", "ResNet-56 bottleneck (w=16)",
-              (("width", 16),), macs=66_548_480),
-        Entry("ror_resnet_56", "RoR ResNet-56 (w=16)", (("width", 16),),
-              macs=66_548_480),
-    ),
-    "seqconv": (
-        "SeqConv: a SeqResNet beats the plain ResNet-20.",
-        Entry("resnet_20", "ResNet-20", macs=31_021_952),
-        Entry("seq_resnet", "SeqResNet k8 r1", (("k", 8), ("r", 1)),
-              macs=15_072_096),
-    ),
+    family.id: (family.study.claim, family.study.baseline,
+                *family.study.variants)
+    for family in catalog.FAMILIES.values() if family.study is not None
 }
 
 

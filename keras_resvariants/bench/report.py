@@ -10,6 +10,8 @@ import json
 import os
 import sys
 
+from keras_resvariants import _extras
+
 METHOD = (
     "Each group runs in its own process. Every candidate is built with the "
     "same seed, compiled once and warmed up; then the candidates are timed "
@@ -203,6 +205,7 @@ def chart_rows(suite):
 def render_chart(suite, path):
     """Horizontal bars of the median paired time ratios with their IQR, one
     panel per level, train and infer side by side; target limits marked."""
+    _extras.require("train", "The benchmark chart", "matplotlib")
     import matplotlib
 
     matplotlib.use("Agg")

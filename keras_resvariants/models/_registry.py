@@ -5,25 +5,16 @@ keras.applications signature plus its family's documented keyword-only
 hyperparameters, and every registered network is picked up by the tests.
 """
 
-import dataclasses
 import fnmatch
 import inspect
 
+from keras_resvariants import _catalog as catalog
+from keras_resvariants._catalog import ArchEntry
 from keras_resvariants.models._builder import build_model
 from keras_resvariants.weights import registry as weights_registry
 
-_ARCHS = {}
-
-
-class _DefaultClasses(int):
-    """`1000`, the documented default of `classes`, distinguishable from an
-    explicit `1000` so that published weights can supply their own."""
-
-    def __repr__(self):
-        return "1000"
-
-
-_DEFAULT_CLASSES = _DefaultClasses(1000)
+_ARCHS = catalog.ARCHS
+_entry = catalog.arch_entry
 
 _APP_PARAMS = [
     inspect.Parameter("include_top", inspect.Parameter.POSITIONAL_OR_KEYWORD,
@@ -37,7 +28,7 @@ _APP_PARAMS = [
     inspect.Parameter("pooling", inspect.Parameter.POSITIONAL_OR_KEYWORD,
                       default=None),
     inspect.Parameter("classes", inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                      default=1000),
+                      default=None),
     inspect.Parameter("classifier_activation",
                       inspect.Parameter.POSITIONAL_OR_KEYWORD,
                       default="softmax"),
@@ -77,7 +68,7 @@ Args:
     pooling: `None`, `"avg"` or `"max"`: global pooling of the features
         when `include_top=False`. Defaults to `None` (4D output).
     classes: int. Number of classes when `include_top=True`. Defaults to
-        `1000`, or the weights' class count with a tag.
+        `None`: `1000`, or the weights' class count with a tag.
     classifier_activation: activation of the classifier (`None` for
         logits; `None` or `"softmax"` when a tag's head is loaded).
         Defaults to `"softmax"`.
@@ -99,24 +90,24 @@ Example:
 """
 
 
-@dataclasses.dataclass(frozen=True)
-class ArchEntry:
-    """What the registry knows about one network."""
+def register_family(family_id, module, **fields):
+    """Registers the family `family_id`, declared by `module` (its
+    `__name__`, whose last part must be `family_id`), with the
+    `keras_resvariants._catalog.Family` `fields`; returns the `Family`.
+    Call it before registering the family's networks."""
+    return catalog.register_family(catalog.Family(id=family_id, **fields),
+                                   module)
 
-    key: str
-    public_name: str
-    family: str
-    paper: str
-    table: str
-    defaults: dict
-    default_size: int
-    min_size: int
-    paper_params: str | None
-    expected_params: int | None
-    expected_classes: int
-    paper_macs: str | None
-    notes: str
-    builder: object
+
+def list_families():
+    """Family ids, in the order `keras_resvariants.models` registers them."""
+    return list(catalog.family_ids())
+
+
+def get_family(family):
+    """The `Family` record of a family id: its paper, recipes, search space
+    and study pair."""
+    return catalog.get_family(family)
 
 
 def register_arch(key, public_name, factory, *, family, paper, table,
@@ -141,13 +132,11 @@ def register_arch(key, public_name, factory, *, family, paper, table,
         paper_macs: the paper's printed FLOPs (multiply-accumulates).
         notes: how the build deviates from the paper, if it does.
     """
-    if key in _ARCHS:
-        raise ValueError(f"Model {key!r} is already registered.")
     defaults = {name: default for name, (default, _) in hparams.items()}
     min_size = factory(**defaults).total_stride
 
     def builder(include_top=True, weights=None, input_tensor=None,
-                input_shape=None, pooling=None, classes=_DEFAULT_CLASSES,
+                input_shape=None, pooling=None, classes=None,
                 classifier_activation="softmax", name=None, **kwargs):
         unknown = sorted(set(kwargs) - set(defaults))
         if unknown:
@@ -161,13 +150,13 @@ def register_arch(key, public_name, factory, *, family, paper, table,
             # The weights' hyperparameters, classes and input shape are the
             # defaults; explicit arguments win (and are then checked).
             kwargs = {**record.hyperparameters, **kwargs}
-            if classes is _DEFAULT_CLASSES:
+            if classes is None:
                 classes = record.classes
             if input_shape is None and input_tensor is None:
                 input_shape = (tuple(record.input_shape) if include_top
                                else (None, None, record.input_shape[-1]))
             weights = record
-        if classes is _DEFAULT_CLASSES:
+        if classes is None:
             classes = 1000
         spec = factory(**{**defaults, **kwargs})
         return build_model(
@@ -205,7 +194,7 @@ def register_arch(key, public_name, factory, *, family, paper, table,
         hparams=hparam_doc,
     )
     builder.__module__ = "keras_resvariants"
-    _ARCHS[key] = ArchEntry(
+    catalog.add_arch(ArchEntry(
         key=key,
         public_name=public_name,
         family=family,
@@ -220,7 +209,7 @@ def register_arch(key, public_name, factory, *, family, paper, table,
         paper_macs=paper_macs,
         notes=notes,
         builder=builder,
-    )
+    ))
     return builder
 
 
@@ -257,19 +246,6 @@ def list_models(pattern=None, *, family=None):
             continue
         keys.append(key)
     return keys
-
-
-def _entry(name):
-    if name in _ARCHS:
-        return _ARCHS[name]
-    for entry in _ARCHS.values():
-        if entry.public_name == name:
-            return entry
-    raise ValueError(
-        f"Unknown model name. Received: name={name!r}. Use "
-        "keras_resvariants.list_models() to see the "
-        f"{len(_ARCHS)} registered models."
-    )
 
 
 def create_model(name, **kwargs):

@@ -7,11 +7,32 @@ baseline factory called with other slot values.
 from keras_resvariants import _validation as v
 from keras_resvariants.blocks import specs as s
 from keras_resvariants.models._registry import register_arch
+from keras_resvariants.models._registry import register_family
+from keras_resvariants.recipes import Recipe
 
 HE2016 = "He et al., Deep Residual Learning for Image Recognition, 2016"
 SENET = "Hu et al., Squeeze-and-Excitation Networks, 2018"
 RESNEXT = ("Xie et al., Aggregated Residual Transformations for Deep Neural "
            "Networks, 2017")
+
+FAMILY = register_family(
+    "resnet", __name__,
+    title="ResNet",
+    citation=HE2016,
+    recipes=(
+        Recipe(
+            name="resnet",
+            source="He et al. 2016, §4.2 CIFAR-10",
+            learning_rate=0.1, batch_size=128, weight_decay=1e-4,
+            iterations=64000, milestones=(32000, 48000),
+            milestone_unit="iteration",
+            notes="He et al. (2016) CIFAR recipe: SGD momentum 0.9, lr 0.1 "
+                  "divided by 10 at 32k and 48k iterations, stop at 64k, "
+                  "batch 128, weight decay 1e-4. Their 0.01 warm-up for "
+                  "ResNet-110 is not applied.",
+        ),
+    ),
+)
 
 STRIDE_AT = ("first", "middle")
 STRIDE_AT_DOC = (

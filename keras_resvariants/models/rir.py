@@ -44,9 +44,17 @@ where a layer or a block changes shape, option A (subsample, zero-pad) or
 a learned 1x1 projection (option B); elsewhere the identity.
 """
 
+import dataclasses
+
 from keras_resvariants import _validation as v
+from keras_resvariants._catalog import StudyEntry
+from keras_resvariants._catalog import StudyPair
 from keras_resvariants.blocks import specs as s
+from keras_resvariants.models import resnet
 from keras_resvariants.models._registry import register_arch
+from keras_resvariants.models._registry import register_family
+from keras_resvariants.search_space import FamilySpace
+from keras_resvariants.search_space import Param
 
 PAPER = ("Targ, Almeida & Lyman, Resnet in Resnet: Generalizing Residual "
          "Architectures, 2016")
@@ -63,6 +71,73 @@ _MODE_SLOTS = {
     "cnn": (None, None),
     "resnet_residual_stream": (None, "residual"),
 }
+
+
+def _resolve_rir(values):
+    kwargs = {k: values[k] for k in ("blocks_per_stage", "layers_per_block",
+                                     "mode", "transient_ratio")}
+    if values["mode"] == "rir" and "shortcut" in values:
+        kwargs["shortcut"] = values["shortcut"]
+    return "rir_net", kwargs
+
+
+RIR = FamilySpace(
+    family="rir",
+    paper=PAPER,
+    params=(
+        Param("blocks_per_stage", "choice", 5, values=(1, 2, 3, 5),
+              source="Table 4: 3, 6, 9 and 15 blocks over the 3 stages; "
+                     "Table 1's 32-layer net has 5 per stage."),
+        Param("layers_per_block", "choice", 2, values=(2, 3, 5, 10),
+              source="Table 4: 2, 3, 5 and 10 RiRConv layers per block."),
+        Param("mode", "choice", "rir",
+              values=("rir", "resnet", "resnet_init", "cnn"),
+              source="Fig. 2 and Table 1: RiR, ResNet, ResNet Init, CNN."),
+        Param("shortcut", "choice", "identity",
+              values=("identity", "projection"),
+              condition=("mode", ("rir",)),
+              source="§3: the authors grid-searched 'the type of shortcut "
+                     "connections (identity or projection)'."),
+        Param("transient_ratio", "choice", 0.5, values=(0.25, 0.5, 0.75),
+              source="§3 leaves 'different sizes of residual and working "
+                     "memory streams' to future work; the models use equal "
+                     "streams (0.5, docs/design.md); 0.25 and 0.75 are ours."),
+    ),
+    resolve=_resolve_rir,
+)
+
+
+FAMILY = register_family(
+    "rir", __name__,
+    title="RiR",
+    citation=PAPER,
+    layer="RiRConv",
+    recipes=(
+        # The paper reports only "the best result of a grid search", so its
+        # recipe is the schedule of the ResNet it compares against.
+        dataclasses.replace(
+            resnet.FAMILY.recipe,
+            name="rir",
+            source="He et al. 2016, §4.2 (the RiR paper reports only a grid "
+                   "search, so we use the ResNet baseline's CIFAR schedule)",
+            notes="RiR (Targ et al. 2016) states only 'best result found "
+                  "after a grid search on hyperparameters including "
+                  "learning rate, L2 penalty, initialization'. "
+                  + resnet.FAMILY.recipe.notes,
+        ),
+    ),
+    space=RIR,
+    hypermodel="RiRHyperModel",
+    study=StudyPair(
+        claim="RiR: the two-stream ResNet in ResNet beats He et al.'s "
+              "ResNet-32 of the same total width (Fig. 2, the \"ResNet\" "
+              "cell).",
+        baseline=StudyEntry("rir_resnet_32",
+                            "ResNet-32 (RiR \"ResNet\" cell)",
+                            macs=52_497_280),
+        variants=(StudyEntry("rir_net_32", "RiR-32", macs=52_497_280),),
+    ),
+)
 
 
 def rir_block(mode, layers, shortcut="identity", inner_identity="learnable",

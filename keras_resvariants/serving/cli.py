@@ -3,10 +3,12 @@
 import argparse
 import gc
 import os
+import sys
 
 EXPORT_HELP = ("Export a trained model as a SavedModel in TF Serving's "
                "layout (OUTPUT/NAME/VERSION).")
-SERVE_HELP = "Serve exported SavedModels with TF Serving's REST API."
+SERVE_HELP = ("Serve exported SavedModels with TF Serving's REST API (and "
+              "its gRPC API with --grpc-port).")
 
 EXPORT_EPILOG = """\
 MODEL is a .keras file, a training run directory (its best.keras) or a
@@ -29,6 +31,10 @@ Endpoints (as tensorflow_model_server --rest_api_port serves them):
   GET  /v1/models/NAME[/versions/N]/metadata   signature defs
   POST /v1/models/NAME[/versions/N]:predict    {"instances": [...]} or
                                                {"inputs": ...}
+With --grpc-port (as tensorflow_model_server --port serves them):
+  tensorflow.serving.PredictionService  Predict, GetModelMetadata
+  tensorflow.serving.ModelService       GetModelStatus
+(needs: pip install grpcio tensorflow-serving-api)
 """
 
 
@@ -75,8 +81,16 @@ def add_subcommand(subparsers):
     s.add_argument("--port", type=int, default=8501,
                    help="REST port (default: 8501, TF Serving's)")
     s.add_argument("--host", default="127.0.0.1",
-                   help="interface to bind (default: 127.0.0.1, loopback "
-                        "only; 0.0.0.0 exposes the server to the network)")
+                   help="interface to bind, REST and gRPC (default: "
+                        "127.0.0.1, loopback only; 0.0.0.0 exposes the "
+                        "server to the network)")
+    s.add_argument("--grpc-port", type=int, default=None, metavar="PORT",
+                   help="also serve TF Serving's gRPC API on this port "
+                        "(TF Serving's is 8500; default: off)")
+    s.add_argument("--grpc-tensor-content", action="store_true",
+                   help="answer gRPC predictions with tensor_content bytes "
+                        "rather than typed values (TF Serving's "
+                        "--enable_serialization_as_tensor_content)")
     s.add_argument("--version-policy", default="all",
                    choices=("all", "latest"),
                    help="serve every version (default) or only the highest")
@@ -124,16 +138,45 @@ def _labels(pairs):
     return labels
 
 
+def _check_grpc(args):
+    """`None`, or the one-line error for a `--grpc-port` that cannot
+    work (a missing package; a bad port raises `ValueError`)."""
+    if args.grpc_port is None:
+        return None
+    from keras_resvariants.serving import grpc_server
+
+    if not 0 <= args.grpc_port <= 65535 or args.grpc_port == args.port:
+        raise ValueError(
+            "`--grpc-port` must be a TCP port (0-65535) other than "
+            f"--port's. Received: --grpc-port={args.grpc_port}, "
+            f"--port={args.port}"
+        )
+    try:
+        grpc_server.import_grpc()
+    except ImportError as error:
+        if getattr(args, "debug", False):
+            raise
+        return error
+    return None
+
+
 def run_serve(args):
     """Runs `resvariants serve` until interrupted; returns the exit code."""
     import uvicorn
 
+    from keras_resvariants._cli_args import error_line
     from keras_resvariants.serving.server import create_app
 
+    error = _check_grpc(args)
+    if error is not None:
+        print(error_line("serve", error), file=sys.stderr)
+        return 2
     app = create_app(args.model_base_path, args.model_name,
                      version_policy=args.version_policy,
                      version_labels=_labels(args.version_label),
-                     max_workers=args.workers)
+                     max_workers=args.workers, grpc_port=args.grpc_port,
+                     grpc_host=args.host,
+                     grpc_tensor_content=args.grpc_tensor_content)
     server = app.state.server
     # TensorFlow, Keras and the loaded versions leave millions of
     # long-lived Python objects; a full (generation 2) collection scanning
@@ -141,10 +184,12 @@ def run_serve(args):
     # them after loading keeps collections to what requests allocate.
     gc.collect()
     gc.freeze()
+    grpc_text = ("" if app.state.grpc_server is None
+                 else f" and gRPC {app.state.grpc_server.address}")
     print(f"serving {server.model_name} versions "
           f"{sorted(server.versions)} from {server.model_base_path} at "
-          f"http://{args.host}:{args.port}/v1/models/{server.model_name}",
-          flush=True)
+          f"http://{args.host}:{args.port}/v1/models/{server.model_name}"
+          f"{grpc_text}", flush=True)
     uvicorn.run(app, host=args.host, port=args.port,
                 log_level=args.log_level)
     return 0

@@ -1,4 +1,4 @@
-"""A TensorFlow-Serving-compatible REST server for exported SavedModels.
+"""A TensorFlow-Serving-compatible REST (and gRPC) server for SavedModels.
 
 `create_app(model_base_path, model_name)` serves the versions under
 `model_base_path` (`model_base_path/<int version>/saved_model.pb`, the
@@ -14,16 +14,25 @@ layout `export_saved_model` writes and `tensorflow_model_server
   `{"predictions": ...}` or `{"outputs": ...}` shaped as TF Serving shapes
   them. Without a version the highest one answers.
 
-Errors are `{"error": "..."}` with TF Serving's status codes (400 invalid
-argument, 404 not found, 500 internal, 501 unimplemented). Unlike TF
-Serving, inputs are checked against the signature (dtype, value range,
-shape) before the model runs, so a bad request gets a 400 that names what
-was expected rather than a TensorFlow graph error.
+With `grpc_port`, the same app also serves TF Serving's gRPC API
+(`PredictionService.Predict`, `PredictionService.GetModelMetadata`,
+`ModelService.GetModelStatus`; see `grpc_server.py`) from the same loaded
+versions, started and stopped with the app. TF Serving's own client
+(`tensorflow_serving.apis.prediction_service_pb2_grpc
+.PredictionServiceStub`) then works unchanged.
 
-Requests are parsed, checked and run on a thread pool (`max_workers`);
-TensorFlow functions are safe to call concurrently, so the pool bounds how
-many requests compute at once while the event loop keeps accepting
-connections.
+Errors are `{"error": "..."}` with TF Serving's status codes (400 invalid
+argument or failed precondition, 404 not found, 500 internal, 501
+unimplemented); over gRPC the same message comes with the gRPC code TF
+Serving uses. Unlike TF Serving, inputs are checked against the signature
+(dtype, value range, shape) before the model runs, so a bad request gets a
+400 (`INVALID_ARGUMENT`) that names what was expected rather than a
+TensorFlow graph error.
+
+Requests of both APIs are parsed, checked and run on one thread pool
+(`max_workers`); TensorFlow functions are safe to call concurrently, so
+the pool bounds how many requests compute at once while the event loop
+(and gRPC's poller) keep accepting connections.
 """
 
 import asyncio
@@ -83,14 +92,15 @@ class ServedVersion:
         meta_graph = next(
             (m for m in proto.meta_graphs if "serve" in m.meta_info_def.tags),
             proto.meta_graphs[0])
-        # What TF Serving prints for GetModelMetadata: every signature def
-        # (including __saved_model_init_op), proto field names, defaults
-        # printed.
+        # What TF Serving answers GetModelMetadata with: every signature def
+        # (including __saved_model_init_op); as JSON, with proto field
+        # names and defaults printed.
+        self.signature_defs = dict(sorted(meta_graph.signature_def.items()))
         self.signature_defs_json = {
             key: json_format.MessageToDict(
                 sig, preserving_proto_field_name=True,
                 always_print_fields_with_no_presence=True)
-            for key, sig in sorted(meta_graph.signature_def.items())
+            for key, sig in self.signature_defs.items()
         }
         self.signatures = {
             key: Signature(key, self.loaded.signatures[key],
@@ -108,16 +118,17 @@ class ServedVersion:
             if any(s.dtype is None or s.dims is None or any(
                     d < 0 for d in s.dims[1:]) for s in specs):
                 continue  # no fully known example shape to feed
-            _run(signature, {s.name: np.zeros((1,) + s.dims[1:], s.dtype)
-                             for s in specs})
+            run_signature(signature, {
+                s.name: np.zeros((1,) + s.dims[1:], s.dtype) for s in specs})
 
 
 class ModelServer:
-    """The REST API without the web framework: `handle(method, path,
-    body)` returns `(http_status, json_bytes)`. `create_app` puts it
-    behind FastAPI (its arguments are documented there); other frameworks
-    can call it directly. Thread-safe: requests share only read-only
-    state and TensorFlow functions."""
+    """The loaded versions and the REST API without the web framework:
+    `handle(method, path, body)` returns `(http_status, json_bytes)`.
+    `create_app` puts it behind FastAPI (its arguments are documented
+    there), `grpc_server.GrpcServer` behind gRPC; other frameworks can
+    call it directly. Thread-safe: requests share only read-only state and
+    TensorFlow functions."""
 
     def __init__(self, model_base_path, model_name=None, *,
                  version_policy="all", version_labels=None, warm_up=True):
@@ -190,10 +201,8 @@ class ModelServer:
                 raise malformed
             name, version, label, verb = match.groups()
             if verb.lower() != "predict":
-                raise ServingError(
-                    f"{verb.lower()} is not implemented by this server "
-                    "(predict only)", status=501)
-            served = self._servable(name, version, label)
+                raise unimplemented(verb.lower())
+            served = self.servable(name, version, label)
             return 200, self.predict(served, body)
         if method == "GET":
             match = _STATUS_PATH.fullmatch(path)
@@ -203,7 +212,7 @@ class ModelServer:
             if not name:
                 raise ServingError("Missing model name in request.")
             if metadata:
-                served = self._servable(name, version, label)
+                served = self.servable(name, version, label)
                 return 200, self.metadata(served)
             return 200, self.status(name, version, label)
         raise malformed
@@ -216,38 +225,60 @@ class ModelServer:
             return self.version_labels[label]
         return None if version is None else int(version)
 
-    def _servable(self, name, version, label):
-        """The version a predict/metadata request addresses (TF Serving's
-        `ServerCore::GetServableHandle` errors)."""
+    # -- what both APIs share --------------------------------------------
+
+    def servable(self, name, version=None, label=None):
+        """The `ServedVersion` a predict/metadata request addresses (TF
+        Serving's `ServerCore::GetServableHandle` errors). `version` (int
+        or digits) and `label` are optional, never both."""
         number = self._resolve_version(version, label)
         if name != self.model_name or (
                 number is not None and number not in self.versions):
             request = (f"Latest({name})" if number is None
                        else f"Specific({name}, {number})")
             raise ServingError(
-                f"Servable not found for request: {request}", status=404)
+                f"Servable not found for request: {request}",
+                code="NOT_FOUND")
         return self.versions[number if number is not None
                              else max(self.versions)]
+
+    def version_numbers(self, name, version=None, label=None):
+        """The versions a status request addresses, highest first (TF
+        Serving's `GetModelStatusImpl` errors)."""
+        number = self._resolve_version(version, label)
+        if name != self.model_name and number is None:
+            raise ServingError(
+                f"Could not find any versions of model {name}",
+                code="NOT_FOUND")
+        if name != self.model_name or (
+                number is not None and number not in self.versions):
+            raise ServingError(
+                f"Could not find version {number} of model {name}",
+                code="NOT_FOUND")
+        return [number] if number is not None else sorted(
+            self.versions, reverse=True)
+
+    @staticmethod
+    def signature(served, signature_name):
+        """`served`'s `Signature` called `signature_name` (empty: the
+        default one)."""
+        signature_name = signature_name or DEFAULT_SIGNATURE
+        signature = served.signatures.get(signature_name)
+        if signature is None:
+            # TF Serving's REST wording; its gRPC API answers the same
+            # error with FAILED_PRECONDITION (`predict_util.cc`).
+            raise ServingError(
+                f'Serving signature name: "{signature_name}" not found in '
+                "signature def", code="FAILED_PRECONDITION")
+        return signature
 
     # -- endpoints -------------------------------------------------------
 
     def status(self, name, version=None, label=None):
-        number = self._resolve_version(version, label)
-        if name != self.model_name:
-            if number is None:
-                raise ServingError(
-                    f"Could not find any versions of model {name}", 404)
-            raise ServingError(
-                f"Could not find version {number} of model {name}", 404)
-        if number is not None and number not in self.versions:
-            raise ServingError(
-                f"Could not find version {number} of model {name}", 404)
-        numbers = [number] if number is not None else sorted(
-            self.versions, reverse=True)
         return {"model_version_status": [
             {"version": str(n), "state": "AVAILABLE",
              "status": {"error_code": "OK", "error_message": ""}}
-            for n in numbers
+            for n in self.version_numbers(name, version, label)
         ]}
 
     def metadata(self, served):
@@ -265,12 +296,7 @@ class ModelServer:
             raise ServingError(
                 f"JSON Value: {t.echo(request)} not formatted correctly. "
                 "'signature_name' key must be a string value.")
-        signature_name = signature_name or DEFAULT_SIGNATURE
-        signature = served.signatures.get(signature_name)
-        if signature is None:
-            raise ServingError(
-                f'Serving signature name: "{signature_name}" not found in '
-                "signature def")
+        signature = self.signature(served, signature_name)
         has_instances = "instances" in request
         has_inputs = "inputs" in request
         if has_instances and has_inputs:
@@ -288,14 +314,34 @@ class ModelServer:
             row = False
         else:
             raise ServingError("Missing 'inputs' or 'instances' key")
-        sizes = {a.shape[0] if a.ndim else None for a in arrays.values()}
-        if len(sizes) > 1:
-            raise ServingError(
-                "Input tensors must have equal 0th-dimension size; received "
-                + ", ".join(f"{k}: {t.shape_text(a.shape)}"
-                            for k, a in arrays.items()))
-        outputs = _run(signature, arrays)
+        check_batch_sizes(arrays)
+        outputs = run_signature(signature, arrays)
         return _format_outputs(outputs, row)
+
+
+def unimplemented(verb):
+    """The error for an API method this server does not implement."""
+    return ServingError(
+        f"{verb} is not implemented by this server (predict only)",
+        code="UNIMPLEMENTED")
+
+
+def named_input(inputs, name):
+    """`inputs[name]` (a request's named inputs), or TF Serving's error."""
+    if name not in inputs:
+        raise ServingError(
+            f"Missing named input: {name} in 'inputs' object.")
+    return inputs[name]
+
+
+def check_batch_sizes(arrays):
+    """Raises `ServingError` unless every input has the same batch size."""
+    sizes = {a.shape[0] if a.ndim else None for a in arrays.values()}
+    if len(sizes) > 1:
+        raise ServingError(
+            "Input tensors must have equal 0th-dimension size; received "
+            + ", ".join(f"{k}: {t.shape_text(a.shape)}"
+                        for k, a in arrays.items()))
 
 
 def _parse_body(body):
@@ -369,35 +415,24 @@ def _columns_to_arrays(inputs, signature, strict):
         inputs = {names[0]: inputs}
     arrays = {}
     for name in names:
-        if name not in inputs:
-            raise ServingError(
-                f"Missing named input: {name} in 'inputs' object.")
+        value = named_input(inputs, name)
         spec = signature.inputs[name]
-        arrays[name] = t.to_array(inputs[name], spec, strict=strict)
+        arrays[name] = t.to_array(value, spec, strict=strict)
         t.check_shape(arrays[name], spec, signature.name)
     return arrays
 
 
-def _run(signature, arrays):
+def run_signature(signature, arrays):
+    """Calls `signature` on checked NumPy inputs; NumPy outputs by name."""
     import tensorflow as tf
 
     feeds = {name: tf.constant(a) for name, a in arrays.items()}
     try:
         outputs = signature.function(**feeds)
     except tf.errors.OpError as e:
-        raise ServingError(e.message, status=_http_status(e.error_code)) \
+        raise ServingError(e.message, code=t.code_name(e.error_code)) \
             from None
     return {name: outputs[name].numpy() for name in sorted(outputs)}
-
-
-def _http_status(code):
-    """TF Serving's mapping of canonical error codes to HTTP statuses."""
-    return {
-        3: 400, 9: 400, 11: 400,  # INVALID_ARGUMENT, FAILED_PRECONDITION,
-        #                            OUT_OF_RANGE
-        5: 404, 14: 503, 4: 504, 8: 429, 12: 501,
-        6: 409, 10: 409, 7: 403, 16: 401, 1: 499,
-    }.get(code, 500)
 
 
 def _format_outputs(outputs, row):
@@ -430,8 +465,11 @@ def _format_outputs(outputs, row):
 
 
 def create_app(model_base_path, model_name=None, *, version_policy="all",
-               version_labels=None, max_workers=None, warm_up=True):
-    """A FastAPI app serving `model_base_path` with TF Serving's REST API.
+               version_labels=None, max_workers=None, warm_up=True,
+               grpc_port=None, grpc_host="127.0.0.1",
+               grpc_tensor_content=False):
+    """A FastAPI app serving `model_base_path` with TF Serving's REST API
+    (and, with `grpc_port`, its gRPC API).
 
     Args:
         model_base_path: directory of numbered SavedModel versions
@@ -442,38 +480,80 @@ def create_app(model_base_path, model_name=None, *, version_policy="all",
             any) or `"latest"` (only the highest, TF Serving's default
             policy). Defaults to `"all"`.
         version_labels: optional dict label -> version for
-            `/v1/models/NAME/labels/LABEL` URLs.
-        max_workers: threads that parse and run requests. Defaults to
-            `min(8, cpu count + 2)`.
+            `/v1/models/NAME/labels/LABEL` URLs (and gRPC's
+            `model_spec.version_label`).
+        max_workers: threads that parse and run requests, of both APIs
+            together. Defaults to `min(8, cpu count + 2)`.
         warm_up: run every signature once on zeros at startup, so the
             first request does not pay TensorFlow's function setup.
             Defaults to `True`.
+        grpc_port: optional int. Also serve TF Serving's gRPC API on this
+            port (`0`: any free one; `app.state.grpc_server.port` says
+            which), from the same versions and thread pool. The port is
+            bound here; the gRPC server starts and stops with the app's
+            lifespan. Needs `grpcio` and `tensorflow-serving-api`.
+            Defaults to `None` (REST only).
+        grpc_host: the interface gRPC binds. Defaults to `"127.0.0.1"`.
+        grpc_tensor_content: answer gRPC predictions with `tensor_content`
+            bytes instead of typed value fields (TF Serving's
+            `--enable_serialization_as_tensor_content`). Defaults to
+            `False`, TF Serving's default.
 
     Returns:
-        A `fastapi.FastAPI` app; `app.state.server` is its `ModelServer`.
+        A `fastapi.FastAPI` app; `app.state.server` is its `ModelServer`,
+        `app.state.pool` the shared thread pool and
+        `app.state.grpc_server` the `GrpcServer` (or `None`).
     """
     from fastapi import FastAPI
     from fastapi import Request
     from fastapi import Response
 
-    server = ModelServer(model_base_path, model_name,
-                         version_policy=version_policy,
-                         version_labels=version_labels, warm_up=warm_up)
+    if grpc_port is not None:
+        from keras_resvariants.serving import grpc_server as grpc_lib
+
+        # Before the (slow) loading: a missing package or a bad port
+        # fails at once.
+        grpc_lib.import_grpc()
+        grpc_port = v.check_int("grpc_port", grpc_port, minimum=0,
+                                maximum=65535)
     if max_workers is None:
         max_workers = min(8, (os.cpu_count() or 1) + 2)
     max_workers = v.check_positive_int("max_workers", max_workers)
+    server = ModelServer(model_base_path, model_name,
+                         version_policy=version_policy,
+                         version_labels=version_labels, warm_up=warm_up)
     pool = concurrent.futures.ThreadPoolExecutor(
         max_workers=max_workers, thread_name_prefix="resvariants-serve")
+    grpc_server = None
+    if grpc_port is not None:
+        try:
+            grpc_server = grpc_lib.GrpcServer(
+                server, host=grpc_host, port=grpc_port, pool=pool,
+                tensor_content=grpc_tensor_content)
+        except BaseException:
+            pool.shutdown(wait=False)
+            raise
 
     @contextlib.asynccontextmanager
     async def lifespan(app):
-        yield
-        pool.shutdown(wait=False, cancel_futures=True)
+        if grpc_server is not None:
+            grpc_server.start()
+        try:
+            yield
+        finally:
+            if grpc_server is not None:
+                # In-flight RPCs finish (up to the grace period) before
+                # the pool they run on goes away.
+                await asyncio.get_running_loop().run_in_executor(
+                    None, grpc_server.stop, 5.0)
+            pool.shutdown(wait=False, cancel_futures=True)
 
     app = FastAPI(title=f"keras_resvariants serving: {server.model_name}",
                   docs_url=None, redoc_url=None, openapi_url=None,
                   lifespan=lifespan)
     app.state.server = server
+    app.state.pool = pool
+    app.state.grpc_server = grpc_server
 
     # One route for everything under /v1, parsed with TF Serving's own
     # path grammar (model names may not contain ':' while verbs follow one,

@@ -6,7 +6,8 @@ an opaque "Graph execution error". Here every input is checked against the
 signature's dtype and shape first, and a 400 names what was expected.
 Messages TF Serving itself produces (a float for an integer input, a ragged
 list, ...) keep its wording, so clients see the same text from either
-server.
+server. The same checks (shape, dtype) serve the gRPC API
+(`grpc_server.py`), so both APIs word the same error the same way.
 """
 
 import json
@@ -16,13 +17,67 @@ import numpy as np
 _MAX_ECHO = 200  # characters of a request echoed back in an error
 
 
-class ServingError(Exception):
-    """An error answered as `{"error": message}` with an HTTP status."""
+# TF Serving's canonical error codes (the gRPC status codes, numbered as
+# TensorFlow numbers them) and the HTTP status its REST API answers each
+# with (`model_servers/http_server.cc`, `ToHTTPStatusCode`).
+CODES = {
+    "CANCELLED": (1, 499),
+    "UNKNOWN": (2, 500),
+    "INVALID_ARGUMENT": (3, 400),
+    "DEADLINE_EXCEEDED": (4, 504),
+    "NOT_FOUND": (5, 404),
+    "ALREADY_EXISTS": (6, 409),
+    "PERMISSION_DENIED": (7, 403),
+    "RESOURCE_EXHAUSTED": (8, 429),
+    "FAILED_PRECONDITION": (9, 400),
+    "ABORTED": (10, 409),
+    "OUT_OF_RANGE": (11, 400),
+    "UNIMPLEMENTED": (12, 501),
+    "INTERNAL": (13, 500),
+    "UNAVAILABLE": (14, 503),
+    "DATA_LOSS": (15, 500),
+    "UNAUTHENTICATED": (16, 401),
+}
+# The code an error raised with only an HTTP status stands for.
+_CODE_OF_STATUS = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND",
+                   500: "INTERNAL", 501: "UNIMPLEMENTED"}
 
-    def __init__(self, message, status=400):
+
+def code_name(number):
+    """A TensorFlow error code number (`tf.errors.OpError.error_code`) as
+    its canonical name; unknown numbers are `"UNKNOWN"`."""
+    for name, (value, _) in CODES.items():
+        if value == number:
+            return name
+    return "UNKNOWN"
+
+
+class ServingError(Exception):
+    """An error answered with TF Serving's code and message: over REST as
+    `{"error": message}` with the HTTP status, over gRPC as the status
+    `code` with `message` as details.
+
+    Args:
+        message: str. The text either API answers.
+        status: optional int. The HTTP status; defaults to the one TF
+            Serving maps `code` to.
+        code: optional str. A canonical code name (`"NOT_FOUND"`, ...,
+            keys of `CODES`); defaults to the code of `status`
+            (`"INVALID_ARGUMENT"` when neither is given).
+    """
+
+    def __init__(self, message, status=None, *, code=None):
         super().__init__(message)
+        if code is None:
+            code = _CODE_OF_STATUS.get(status or 400, "UNKNOWN")
+        if code not in CODES:
+            raise ValueError(
+                f"`code` must be one of {sorted(CODES)}. Received: "
+                f"code={code!r}"
+            )
         self.message = message
-        self.status = status
+        self.code = code
+        self.status = CODES[code][1] if status is None else status
 
 
 def echo(value):
@@ -230,7 +285,7 @@ def to_array(value, spec, *, strict=False, row=False):
         except ServingError as e:
             raise ServingError(
                 f"Failed to process element: {i} of 'instances' list. "
-                f"Error: {e.message}", e.status) from None
+                f"Error: {e.message}", code=e.code) from None
     return np.asarray(value, dtype=spec.dtype).reshape(
         [len(value)] + list(first or []))
 
@@ -283,8 +338,7 @@ def check_shape(arr, spec, signature_name, *, row=False):
         d < 0 or d == n for d, n in zip(dims, arr.shape))
     if fits:
         return
-    prefix = (f"Input '{spec.name}' of signature '{signature_name}' expects "
-              f"a {spec.describe()} (-1: any size)")
+    prefix = _expects(spec, signature_name)
     if row and len(dims) >= 1:
         raise ServingError(
             f"{prefix}, so each item of 'instances' must have shape "
@@ -292,6 +346,22 @@ def check_shape(arr, spec, signature_name, *, row=False):
             f"{shape_text(arr.shape[1:])}"
         )
     raise ServingError(f"{prefix}. Received shape {shape_text(arr.shape)}")
+
+
+def check_dtype(type_name, spec, signature_name):
+    """Raises `ServingError` (400) unless a tensor of TF dtype `type_name`
+    (`"float32"`, ...) fits `spec` (a typed gRPC input; JSON values are
+    converted to the signature's dtype instead, see `to_array`)."""
+    if type_name != spec.type_name:
+        raise ServingError(
+            f"{_expects(spec, signature_name)}. Received a {type_name} "
+            "tensor"
+        )
+
+
+def _expects(spec, signature_name):
+    return (f"Input '{spec.name}' of signature '{signature_name}' expects "
+            f"a {spec.describe()} (-1: any size)")
 
 
 def encode_output(array, name):

@@ -5,8 +5,8 @@ import shlex
 import sys
 
 from keras_resvariants import recipes as recipes_lib
-from keras_resvariants.cli import parse_key_value
-from keras_resvariants.cli import parse_number
+from keras_resvariants._cli_args import parse_key_value
+from keras_resvariants._cli_args import parse_number
 
 HELP = "Train a network on a dataset with a paper's recipe."
 

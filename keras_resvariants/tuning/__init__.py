@@ -1,8 +1,9 @@
 """Hyperparameter search with keras-tuner over each family's paper knobs.
 
-* `VariantHyperModel` and one subclass per family (`RoRHyperModel`,
-  `RGSHyperModel`, `RiRHyperModel`, `ResSEHyperModel`,
-  `SeqConvHyperModel`): `build(hp)` returns a compiled registry network,
+* `VariantHyperModel` and one subclass per family with a search space
+  (`HYPERMODELS`: `RoRHyperModel`, `RGSHyperModel`, `RiRHyperModel`,
+  `ResSEHyperModel`, `SeqConvHyperModel`), generated from the spaces the
+  family modules declare: `build(hp)` returns a compiled registry network,
   `fit(hp, model, ...)` tunes batch size, learning rate and weight decay.
   Each subclass's docstring cites the papers for its ranges and defaults.
 * `search()`: the search behind `resvariants tune`; it raises
@@ -10,16 +11,18 @@
   and report the failed trial's hyperparameters as usable).
 * `space`: the search spaces as data (`get_family_space`, `Param`).
 
-Importing this package imports keras-tuner (and, on the TensorFlow backend,
-keras-tuner needs `tensorboard` when a search runs).
+Needs keras-tuner: `pip install 'keras-resvariants[tune]'` (on the
+TensorFlow backend keras-tuner also needs `tensorboard` when a search runs;
+the extra installs it). Without it, importing this package raises an
+`ImportError` that names the extra; the search spaces themselves are core
+data (`keras_resvariants.search_space`, the family modules).
 """
 
+from keras_resvariants import _extras
+
+_extras.require_package(__name__)
+
 from keras_resvariants.tuning.hypermodel import HYPERMODELS
-from keras_resvariants.tuning.hypermodel import ResSEHyperModel
-from keras_resvariants.tuning.hypermodel import RGSHyperModel
-from keras_resvariants.tuning.hypermodel import RiRHyperModel
-from keras_resvariants.tuning.hypermodel import RoRHyperModel
-from keras_resvariants.tuning.hypermodel import SeqConvHyperModel
 from keras_resvariants.tuning.hypermodel import TuningData
 from keras_resvariants.tuning.hypermodel import VariantHyperModel
 from keras_resvariants.tuning.hypermodel import make_hypermodel
@@ -35,17 +38,15 @@ from keras_resvariants.tuning.space import Param
 from keras_resvariants.tuning.space import get_family_space
 from keras_resvariants.tuning.space import training_space
 
+# `RoRHyperModel`, ...: one name per generated family hypermodel.
+globals().update({cls.__name__: cls for cls in HYPERMODELS.values()})
+
 __all__ = [
     "FAMILIES",
     "FamilySpace",
     "HYPERMODELS",
     "Param",
-    "RGSHyperModel",
-    "ResSEHyperModel",
-    "RiRHyperModel",
-    "RoRHyperModel",
     "SearchResult",
-    "SeqConvHyperModel",
     "TrialRecord",
     "TrialsFailedError",
     "TuningData",
@@ -56,4 +57,5 @@ __all__ = [
     "make_tuner",
     "search",
     "training_space",
+    *sorted(cls.__name__ for cls in HYPERMODELS.values()),
 ]

@@ -5,12 +5,12 @@ import json
 import sys
 
 from keras_resvariants import recipes as recipes_lib
-from keras_resvariants.cli import parse_key_value
-from keras_resvariants.cli import parse_number
-from keras_resvariants.cli import parse_value
+from keras_resvariants._cli_args import parse_key_value
+from keras_resvariants._cli_args import parse_number
+from keras_resvariants._cli_args import parse_value
+from keras_resvariants.tuning.space import FAMILIES
 
 HELP = "Search a family's paper hyperparameters with keras-tuner."
-FAMILIES = ("ror", "rgs", "rir", "res_se", "seqconv")
 
 EPILOG = """\
 examples:
@@ -49,7 +49,7 @@ def add_subcommand(subparsers):
         "tune", help=HELP, description=HELP, epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--family", required=True, choices=FAMILIES,
+    p.add_argument("--family", required=True, choices=tuple(FAMILIES),
                    help="model family, as list_models(family=...) groups "
                         "them")
     p.add_argument("--dataset", default="fashion_mnist",

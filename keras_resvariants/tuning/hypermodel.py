@@ -2,11 +2,14 @@
 
 import contextlib
 import dataclasses
+import functools
 import math
+import textwrap
 
 import keras
 import keras_tuner as kt
 
+from keras_resvariants import _catalog as catalog
 from keras_resvariants import _validation as v
 from keras_resvariants import data as data_lib
 from keras_resvariants import recipes as recipes_lib
@@ -101,16 +104,16 @@ class VariantHyperModel(kt.HyperModel):
     (`declare_hyperparameters`), so every tuner knows it from the first
     trial.
 
-    The family subclasses (`RoRHyperModel`, `RGSHyperModel`,
-    `RiRHyperModel`, `ResSEHyperModel`, `SeqConvHyperModel`) document their
-    spaces; `family_space` holds the paper space as data
+    The family subclasses (`HYPERMODELS`: `RoRHyperModel`, `RGSHyperModel`,
+    ...), generated from the spaces the family modules declare, document
+    them; `family_space` holds the paper space as data
     (`keras_resvariants.tuning.space`), `search_space()` the effective one
     after `fixed` and `space`.
 
     Training parameters, for every family (defaults: the family recipe's):
 
     - `batch_size`: one of 32, 64, 128, 256 (and the recipe's); the papers
-      use 64 (SeqConv §4.1) and 128.
+      use 64 (SeqConv §4.2) and 128.
     - `learning_rate`: 0.001 to 0.2, log-uniform; the papers use 0.01
       (RoR §4.1) to 0.1.
     - `weight_decay`: 1e-05 to 0.001, log-uniform; the papers' λ is 1e-4
@@ -174,7 +177,7 @@ class VariantHyperModel(kt.HyperModel):
         self.input_shape = _check_input_shape(input_shape)
         self.classes = v.check_positive_int("classes", classes)
         if recipe == "auto":
-            recipe = recipes_lib.FAMILY_RECIPES[family]
+            recipe = recipes_lib.family_recipe(family)
         self.recipe = recipes_lib.get_recipe(recipe)
         self.seed = None if seed is None else v.check_int("seed", seed)
         v.check_bool("run_eagerly", run_eagerly)
@@ -403,149 +406,61 @@ class VariantHyperModel(kt.HyperModel):
             )
 
 
-class RoRHyperModel(VariantHyperModel):
-    """RoR: Represent ratio x drop-layer rate on the CIFAR RoR-ResNets.
-
-    Reference:
-        - Shen & Gao, "Refine or Represent: Residual Networks with Explicit
-          Channel-wise Configuration", IJCAI 2018.
-
-    Architecture space (registry `ror_resnet_{depth}`):
-
-    - `depth`: one of 56, 110, 164; default 56. Table 2 and Figs. 5-6.
-    - `width`: one of 16, 32; default 32. Table 2 (16 = the slim nets).
-    - `represent_ratio`: one of 0.0, 0.025, 0.05, 0.1, 0.2; default 0.05.
-      §3 ("a ratio around 0.05 works well"), §4.3, Fig. 5: the error is
-      U-shaped over the ratio with its minimum at 5%; 0 is the SDepth
-      ResNet. Fig. 5's other tick values are not in the text, so 0.025,
-      0.1 and 0.2 are our points either side of the optimum.
-    - `drop_rate`: one of 0.0, 0.1, 0.2, 0.3, 0.4; default 0.2. §4.4,
-      Fig. 6: 0 to 40%, lowest error at 20%.
-
-    Fixable builder arguments: `seed` (defaults to the hypermodel's seed),
-    `drop_mode`, `scale_at`. Training parameters and arguments: see
-    `VariantHyperModel`.
-    """
-
-    family = "ror"
+def _values(param):
+    if param.kind == "float":
+        return f"{param.low} to {param.high} ({param.sampling})"
+    if param.kind == "fixed":
+        return f"fixed at {param.default!r}"
+    return "one of " + ", ".join(repr(c) for c in param.choices)
 
 
-class RGSHyperModel(VariantHyperModel):
-    """RGSNet: shortcut variant, depth, width and GroupNorm groups.
-
-    Reference:
-        - Zhang et al., "Revisiting Residual Networks with Nonlinear
-          Shortcuts", BMVC 2019.
-
-    Architecture space (registry `rgsnet`, CIFAR stem):
-
-    - `depth`: one of 26, 32, 38, 44, 50, 62, 77, 101, 152; default 50.
-      Tables 3, 8, 9 and Fig. 4 (44 layers = [3, 4, 4, 3], assumed); the
-      default is Table 11's Res-RGSNet50 (0.25x).
-    - `width`: one of 0.25, 0.5, 1.0, 2.0; default 0.25. Tables 3-4;
-      Fig. 4 and Tables 9, 11 use 0.25x.
-    - `variant`: one of 'b', 'd', 'res'; default 'res'. §3, Fig. 3;
-      Res-RGSNet is the best in Tables 2-5.
-    - `group_scale`: one of 0.25, 0.5, 1.0, 2.0; default 1.0. GroupNorm
-      groups G = 32 * width * group_scale: §3 sets G = 32 at 1x and scales
-      it with the width (8 at 0.25x), i.e. `group_scale=1`. The paper does
-      not sweep G; 1/4 to 2 times its value is our range. Every value
-      divides every RG-normalised width.
-
-    Fixable builder arguments: `groups` (an absolute G; replaces
-    `group_scale`) and `stem` (`'cifar'` or `'imagenet'`). Training
-    parameters and arguments: see `VariantHyperModel`.
-    """
-
-    family = "rgs"
-
-
-class RiRHyperModel(VariantHyperModel):
-    """ResNet in ResNet: layout, Figure 2 mode, shortcut and stream split.
-
-    Reference:
-        - Targ, Almeida & Lyman, "Resnet in Resnet: Generalizing Residual
-          Architectures", 2016.
-
-    Architecture space (registry `rir_net`: the 32-layer net's widths
-    16/32/64 shared by the two streams):
-
-    - `blocks_per_stage`: one of 1, 2, 3, 5; default 5. Table 4 (3, 6, 9,
-      15 blocks in all); Table 1's net has 5.
-    - `layers_per_block`: one of 2, 3, 5, 10; default 2. Table 4.
-    - `mode`: one of 'rir', 'resnet', 'resnet_init', 'cnn'; default 'rir'.
-      Fig. 2 and Table 1.
-    - `shortcut`: one of 'identity', 'projection'; default 'identity'; only
-      with mode 'rir'. §3: the authors grid-searched the shortcut type.
-    - `transient_ratio`: one of 0.25, 0.5, 0.75; default 0.5. The share of
-      each stage's width in the transient stream: §3 leaves other stream
-      sizes to future work and the models use equal streams (docs/design.md);
-      0.25 and 0.75 are ours.
-
-    Training parameters and arguments: see `VariantHyperModel`.
-    """
-
-    family = "rir"
+def _family_doc(family):
+    """The docstring of a family's hypermodel, from its search space."""
+    space = family.space
+    wrap = functools.partial(textwrap.fill, width=76, initial_indent="- ",
+                             subsequent_indent="  ")
+    lines = [
+        f"{family.title}: a `VariantHyperModel` over "
+        f"{', '.join(f'`{n}`' for n in space.names)}.",
+        "",
+        "Reference:",
+        f"    - {family.citation}.",
+        "",
+        "Architecture space (declared in "
+        f"`keras_resvariants.models.{family.id}`):",
+        "",
+    ]
+    for param in space.params:
+        when = ""
+        if param.condition is not None:
+            parent, values = param.condition
+            when = (f"; only with `{parent}` "
+                    f"{' or '.join(repr(x) for x in values)}")
+        lines.append(wrap(f"`{param.name}`: {_values(param)}; default "
+                          f"{param.default!r}{when}. {param.source}"))
+    extras = ""
+    if space.extras:
+        extras = ("Fixable builder arguments: "
+                  f"{', '.join(f'`{e}`' for e in space.extras)}. ")
+    lines += ["", textwrap.fill(
+        extras + "Training parameters and arguments: see "
+        "`VariantHyperModel`.", width=76)]
+    return "\n".join(lines) + "\n"
 
 
-class ResSEHyperModel(VariantHyperModel):
-    """Res-SE-Net: depth and the bridge SE's reduction ratio.
-
-    Reference:
-        - Varshaneya et al., "Res-SE-Net: Boosting Performance of Resnets
-          by Enhancing Bridge-connections", 2019.
-
-    Architecture space (registry `res_se_net_{depth}`):
-
-    - `depth`: one of 20, 32, 44, 56, 110; default 44. §5, Table 5; §6:
-      Res-SE-Net-44 beats ResNet-110 and SE-ResNet-110.
-    - `reduction`: one of 2, 4, 8, 16, 32; default 16. §3.2 uses Hu et
-      al.'s SE reduction r; 16 reproduces the paper's parameter savings
-      exactly (docs/design.md). The paper does not sweep r; 2 to 32 is
-      SE-Net's own ablation range.
-
-    Training parameters and arguments: see `VariantHyperModel`.
-    """
-
-    family = "res_se"
-
-
-class SeqConvHyperModel(VariantHyperModel):
-    """SeqResNet: block type, group width k, widening, depth, window and
-    subgroups.
-
-    Reference:
-        - Huang et al., "Sequentially Aggregated Convolutional Networks",
-          ICCV Workshops 2019.
-
-    Architecture space (registry `seq_resnet` or `seq_resnet_b`, the CIFAR
-    template of Table 1):
-
-    - `block`: one of 'basic', 'bottleneck'; default 'basic'. Tables 1, 3.
-    - `k`: one of 8, 16, 32; default 8. Tables 3, 5 (S1 vs S3: smaller k
-      is better).
-    - `r`: one of 2, 4, 6, 8, 10, 12; default 4. Tables 1, 3, 5 use r = 3,
-      4, 7, 10, 12; the space keeps even values so that every k divides
-      every stage width 16r/32r/48r.
-    - `blocks_per_stage`: one of 1, 2, 3; default 1. Tables 3, 5.
-    - `dense`: one of False, True; default False. The window: False is
-      windowed aggregation over the input width, True dense aggregation
-      (§3.2, Table 5 S1 vs S2: windowed is better).
-    - `subgroups`: one of 1, 2, 4, 8; default 1; only with block
-      'bottleneck'. §3.3, Table 2 (c = 8, 8, 4, 4 in SeqResNeXt-24).
-
-    Fixable builder argument: `dropout`. Training parameters and
-    arguments: see `VariantHyperModel`.
-    """
-
-    family = "seqconv"
-
-
+# family id -> its hypermodel class (`RoRHyperModel`, ...), generated from
+# the search spaces the family modules declare.
 HYPERMODELS = {
-    cls.family: cls
-    for cls in (RoRHyperModel, RGSHyperModel, RiRHyperModel,
-                ResSEHyperModel, SeqConvHyperModel)
+    family.id: type(family.hypermodel, (VariantHyperModel,), {
+        "family": family.id,
+        "__doc__": _family_doc(family),
+        "__module__": __name__,
+        "__qualname__": family.hypermodel,
+    })
+    for family in catalog.FAMILIES.values()
+    if family.space is not None
 }
+globals().update({cls.__name__: cls for cls in HYPERMODELS.values()})
 
 
 def make_hypermodel(family, **kwargs):
@@ -557,12 +472,8 @@ def make_hypermodel(family, **kwargs):
 
 __all__ = [
     "HYPERMODELS",
-    "RGSHyperModel",
-    "ResSEHyperModel",
-    "RiRHyperModel",
-    "RoRHyperModel",
-    "SeqConvHyperModel",
     "TuningData",
     "VariantHyperModel",
     "make_hypermodel",
+    *sorted(cls.__name__ for cls in HYPERMODELS.values()),
 ]

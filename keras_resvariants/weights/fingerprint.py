@@ -15,6 +15,8 @@ removing one does not affect the weights.
 import hashlib
 import json
 
+from keras_resvariants import _catalog as catalog
+
 
 def weight_structure(model):
     """The ordered weight structure of `model`.
@@ -58,9 +60,7 @@ def architecture_fingerprints(arch, *, hyperparameters, classes,
     classes at `input_shape`, with `hyperparameters` over the builder's
     defaults: the two structures a record's files hold.
     """
-    from keras_resvariants.models import get_builder
-
-    builder = get_builder(arch)
+    builder = catalog.arch_entry(arch).builder
     top = builder(include_top=True, weights=None, input_shape=input_shape,
                   classes=classes, **hyperparameters)
     notop = builder(include_top=False, weights=None,

@@ -169,13 +169,13 @@ def load_pretrained(model, weights, *, _image=None):
     image = _image if _image is not None else model.inputs[0]
     names = {layer.name for layer in model.layers}
     has_top = "predictions" in names
-    features = _features(model)
+    features = features_output(model)
     classes = int(model.outputs[0].shape[-1]) if has_top else None
     load_head = has_top and classes == record.classes
     check_input_shape(record, tuple(image.shape[1:]), include_top=has_top)
 
     target_output = model.outputs[0] if load_head else features
-    target = _submodel(model, image, target_output)
+    target = submodel(model, image, target_output)
     entry = record.file(load_head)
     actual = fingerprint(target)
     if actual != entry.fingerprint:
@@ -228,8 +228,9 @@ def check_input_shape(record, shape, *, include_top):
         )
 
 
-def _features(model):
-    """The output of the network without its head (or pooling)."""
+def features_output(model):
+    """The output of a registry network without its head (or pooling): the
+    tensor `include_top=False` returns."""
     names = {layer.name for layer in model.layers}
     for name in _HEAD_STARTS:
         if name in names:
@@ -237,7 +238,9 @@ def _features(model):
     return model.outputs[0]
 
 
-def _submodel(model, image, output):
+def submodel(model, image, output):
+    """`model` itself when `(image, output)` are its input and output, else
+    the functional model between them."""
     if image is model.inputs[0] and output is model.outputs[0]:
         return model
     return keras.Model(image, output)

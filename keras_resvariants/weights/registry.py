@@ -16,7 +16,8 @@ import dataclasses
 import json
 import os
 
-from keras_resvariants.preprocessing import Preprocessing
+from keras_resvariants import _catalog as catalog
+from keras_resvariants.datasets import Preprocessing
 
 RECORDS_ENV = "KERAS_RESVARIANTS_WEIGHTS_RECORDS"
 RECORDS_FILE = os.path.join(os.path.dirname(os.path.abspath(__file__)),
@@ -283,6 +284,4 @@ def write_record(record, path=None):
 
 
 def _arch_key(arch):
-    from keras_resvariants.models import model_info
-
-    return model_info(arch)["key"]
+    return catalog.arch_entry(arch).key

@@ -31,7 +31,8 @@ def test_every_group_is_defined_with_distinct_candidates():
 def test_layer_group_in_process_counts_params_by_the_spec_formula():
     result = run_group(get_group("layer_rir", "smoke"), "smoke")
     by_name = {c["name"]: c for c in result["candidates"]}
-    # Conv2D(64, 3) on 64 channels + BN = RiRConv(32, 32) (spec §5.2).
+    # Conv2D(64, 3) on 64 channels + BN = RiRConv(32, 32)
+    # (docs/design.md#rir).
     formula = 9 * 64 * 64 + 2 * 64
     assert by_name["conv"]["params"] == formula
     assert by_name["rir_identity"]["params"] == formula

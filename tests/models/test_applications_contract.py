@@ -121,7 +121,8 @@ def test_gradients_and_keras_round_trip(key, tmp_path):
     model = entry.builder(input_shape=(size, size, 3), classes=3,
                           **_no_drop(key))
     x = _rng_images((4, size, size, 3))
-    # SeqResNets zero-initialise each block's second SeqConv (spec §1.3),
+    # SeqResNets zero-initialise each block's second SeqConv (SeqConv §4.2,
+    # docs/design.md#seqconv),
     # which blocks the first one's gradient at step 0 by design; the
     # wiring check perturbs all-zero weights first.
     assert_all_trainable_weights_get_gradients(model, x, training=True,

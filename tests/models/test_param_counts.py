@@ -1,7 +1,8 @@
-"""Trainable-parameter counts against the papers' tables (spec §6).
+"""Trainable-parameter counts against the papers' tables.
 
-The numbers are the faithful-build counts of `architecture.md` (the papers
-print them rounded: "25.6M"); each must hold within 0.5%, and in practice
+The numbers are the faithful-build counts of docs/design.md (each family's
+counts under docs/design.md#reading-of-each-paper; the papers print them
+rounded: "25.6M"); each must hold within 0.5%, and in practice
 matches exactly. Trainable weights only: BN moving statistics and the RoR
 split are not parameters in the papers' (PyTorch) counts.
 """
@@ -35,26 +36,29 @@ TABLE = [
     ("ResNet56", {}, 10, 855_770, "Res-SE-Net Table 1"),
     ("ResNet110", {}, 10, 1_730_714, "Res-SE-Net: 61.75% above R-S-N-44"),
     ("SEResNet110", {}, 10, 1_744_952, "Res-SE-Net: 62.06% above R-S-N-44"),
-    ("ResSENet20", {}, 10, 273_216, "spec §4.3"),
-    ("ResSENet32", {}, 10, 467_648, "spec §4.3"),
-    ("ResSENet44", {}, 10, 662_080, "Res-SE-Net §5 percentages"),
-    ("ResSENet44", {}, 100, 667_930, "spec §4.3 (C100)"),
-    ("ResSENet56", {}, 10, 856_512, "spec §4.3"),
-    ("ResSENet110", {}, 10, 1_731_456, "spec §4.3"),
+    ("ResSENet20", {}, 10, 273_216, "docs/design.md#res_se"),
+    ("ResSENet32", {}, 10, 467_648, "docs/design.md#res_se"),
+    ("ResSENet44", {}, 10, 662_080, "Res-SE-Net §6 percentages"),
+    ("ResSENet44", {}, 100, 667_930, "docs/design.md#res_se (C100)"),
+    ("ResSENet56", {}, 10, 856_512, "docs/design.md#res_se"),
+    ("ResSENet110", {}, 10, 1_731_456, "docs/design.md#res_se"),
     ("RoRResNet56", {}, 10, 2_341_290, "RoR Table 2: 2.3M"),
     ("RoRResNet110", {}, 10, 4_550_826, "RoR Table 2: 4.6M"),
     ("RoRResNet164", {}, 10, 6_760_362, "RoR Table 2: 6.8M"),
     ("RoRResNet56", dict(width=16), 10, 591_322, "RoR Table 2: 0.6M"),
     ("RoRResNet110", dict(width=16), 10, 1_147_738, "RoR Table 2: 1.2M"),
     ("RoRResNet164", dict(width=16), 10, 1_704_154, "RoR Table 2: 1.7M"),
-    ("ResNet164Bottleneck", dict(width=16), 100, 1_727_284, "spec §2.5"),
+    ("ResNet164Bottleneck", dict(width=16), 100, 1_727_284,
+     "docs/design.md#ror"),
     ("ResNeXt29", {}, 10, 34_426_698, "RoR Table 2: 34.4M"),
     ("RoRResNeXt29", {}, 10, 34_426_698, "RoR Table 2: 34.4M"),
     ("ResNeXt29", dict(base_width=32), 100, 8_670_212, "RoR slim: 8.6M"),
-    ("SEResNeXt29", {}, 100, 35_040_756, "spec §2.5 (paper 34.4M)"),
+    ("SEResNeXt29", {}, 100, 35_040_756,
+     "docs/design.md#ror (paper 34.4M)"),
     ("ResNet101", {}, 1000, 44_549_160, "RoR Table 2: 44.5M"),
     ("RoRResNet101", {}, 1000, 44_549_160, "RoR Table 2: 44.5M"),
-    ("ResNet101", dict(width=0.5), 1000, 11_678_728, "spec §2.5 (11.3M)"),
+    ("ResNet101", dict(width=0.5), 1000, 11_678_728,
+     "docs/design.md#ror (paper 11.3M)"),
     ("ResNet50", {}, 1000, 25_557_032, "keras.applications ResNet50"),
     ("ResNet50", dict(stride_at="middle"), 1000, 25_557_032,
      "torchvision ResNet-50 (v1.5): 25,557,032"),
@@ -63,19 +67,27 @@ TABLE = [
      "RGS Table 2: 25.6M"),
     # v1.5 (the default): no inner RG around the 3 strided 3x3s.
     ("DRGSNet50", {}, 1000, 25_585_320, "v1 count - 2 * (128 + 256 + 512)"),
-    ("DRGSNet50", dict(stride_at="first"), 1000, 25_587_112, "spec §3.5"),
+    ("DRGSNet50", dict(stride_at="first"), 1000, 25_587_112,
+     "docs/design.md#rgs"),
     ("ResRGSNet50", {}, 1000, 25_585_320, "RGS Table 2: 25.6M"),
     ("ResRGSNet50", dict(stride_at="first"), 1000, 25_587_112,
      "RGS Table 2: 25.6M"),
-    ("ResNetCifar", dict(depth=26, width=0.25), 100, 928_564, "spec §3.5"),
-    ("RGSNet", dict(depth=26, width=0.25), 100, 931_444, "spec §3.5"),
-    ("RGSNet", dict(depth=26, width=0.5), 100, 3_601_028, "spec §3.5"),
-    ("RGSNet", dict(depth=26, width=1.0), 100, 14_154_916, "spec §3.5"),
-    ("ResNetCifar", dict(depth=38, width=1.0), 100, 20_073_636, "spec §3.5"),
-    ("RGSNet", dict(depth=38, width=1.0), 100, 20_094_756, "spec §3.5"),
-    ("RGSNet", dict(depth=50, width=0.25), 100, 1_537_876, "spec §3.5"),
+    ("ResNetCifar", dict(depth=26, width=0.25), 100, 928_564,
+     "docs/design.md#rgs"),
+    ("RGSNet", dict(depth=26, width=0.25), 100, 931_444,
+     "docs/design.md#rgs"),
+    ("RGSNet", dict(depth=26, width=0.5), 100, 3_601_028,
+     "docs/design.md#rgs"),
+    ("RGSNet", dict(depth=26, width=1.0), 100, 14_154_916,
+     "docs/design.md#rgs"),
+    ("ResNetCifar", dict(depth=38, width=1.0), 100, 20_073_636,
+     "docs/design.md#rgs"),
+    ("RGSNet", dict(depth=38, width=1.0), 100, 20_094_756,
+     "docs/design.md#rgs"),
+    ("RGSNet", dict(depth=50, width=0.25), 100, 1_537_876,
+     "docs/design.md#rgs"),
     ("RiRNet32", {}, 10, 464_154, "RiR Table 1: = ResNet-32, 0.46M"),
-    ("RiRNet18Wide", {}, 10, 9_469_940, "spec §5.4"),
+    ("RiRNet18Wide", {}, 10, 9_469_940, "docs/design.md#rir"),
 ]
 
 
@@ -93,7 +105,7 @@ def test_trainable_params_match_paper(builder, kwargs, classes, expected,
 
 
 def test_res_se_net_44_percentages_match_paper():
-    # Res-SE-Net §5: Res-SE-Net-44 has 61.75% / 62.06% fewer parameters
+    # Res-SE-Net §6: Res-SE-Net-44 has 61.75% / 62.06% fewer parameters
     # than ResNet-110 / SE-ResNet-110 — an exact, independent check.
     ours = count_trainable(kr.ResSENet44(classes=10))
     resnet = count_trainable(kr.ResNet110(classes=10))
@@ -104,8 +116,8 @@ def test_res_se_net_44_percentages_match_paper():
 
 @pytest.mark.parametrize("variant", ["b", "d", "res"])
 def test_rgs_formula_over_depths(variant):
-    # spec §3.4: b adds 2*sum(identity-shortcut channels); d and res add
-    # 2*sum(bottleneck widths) on top.
+    # docs/design.md#rgs: b adds 2*sum(identity-shortcut channels); d and
+    # res add 2*sum(bottleneck widths) on top.
     width = 0.25
     for depth in (26, 50):
         base = count_trainable(kr.ResNetCifar(classes=100, depth=depth,
@@ -120,14 +132,16 @@ def test_rgs_formula_over_depths(variant):
         assert rgs - base == expected
 
 
-# (builder, kwargs, MACs per image at the default size, source). The spec's
-# figures come from its own prototype counter (spec §6), given to 3-4
-# significant digits, hence the 0.5% tolerance.
+# (builder, kwargs, MACs per image at the default size, source). The
+# figures without a paper behind them are the conv + dense MACs that
+# docs/design.md#reading-of-each-paper records for each family, given to
+# 3-4 significant digits, hence the 0.5% tolerance.
 MACS = [
-    ("SeqResNeXt24", {}, 4.544e9, "spec §1.6 (paper 4.32G)"),
-    ("SeqResNetB22", {}, 2.883e9, "spec §1.6 (paper 2.73G)"),
-    ("SeqResNet", {}, 0.282e9, "spec §1.6"),
-    ("SeqResNetB", dict(k=32, r=12, blocks_per_stage=3), 1.42e9, "spec §1.6"),
+    ("SeqResNeXt24", {}, 4.544e9, "docs/design.md#seqconv (paper 4.32G)"),
+    ("SeqResNetB22", {}, 2.883e9, "docs/design.md#seqconv (paper 2.73G)"),
+    ("SeqResNet", {}, 0.282e9, "docs/design.md#seqconv"),
+    ("SeqResNetB", dict(k=32, r=12, blocks_per_stage=3), 1.42e9,
+     "docs/design.md#seqconv"),
     ("RoRResNet56", {}, 0.348e9, "RoR Table 2: 0.34G"),
     ("RoRResNet164", dict(width=16), 0.248e9, "RoR Table 2: 0.25G"),
     ("ResNeXt29", {}, 5.387e9, "RoR Table 2: 5.32G"),
@@ -137,9 +151,9 @@ MACS = [
      "torchvision ResNet-50 (v1.5): 4.09G"),
     ("ResRGSNet50", {}, 4.089e9, "RGS: v1.5 ResNet-50's, unchanged"),
     ("ResRGSNet50", dict(stride_at="first"), 3.858e9, "RGS: unchanged"),
-    ("ResSENet110", {}, 0.253e9, "spec §4.3"),
-    ("RiRNet32", {}, 0.069e9, "spec §5.4"),
-    ("RiRNet18Wide", {}, 1.28e9, "spec §5.4"),
+    ("ResSENet110", {}, 0.253e9, "docs/design.md#res_se"),
+    ("RiRNet32", {}, 0.069e9, "docs/design.md#rir"),
+    ("RiRNet18Wide", {}, 1.28e9, "docs/design.md#rir"),
 ]
 
 

@@ -20,7 +20,7 @@ def bridge_se_ref(s, w1, b1, w2, b2):
 
 
 def bridge_se_param_count(channels, reduction):
-    """Trainable parameters per architecture.md §4.1:
+    """Trainable parameters per docs/design.md#res_se:
     `2*C*(C//r) + C//r + C`."""
     hidden = channels // reduction
     return 2 * channels * hidden + hidden + channels

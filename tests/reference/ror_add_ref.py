@@ -9,7 +9,7 @@ import numpy as np
 
 
 def represent_indices_ref(represent_ratio, seed, channels):
-    """The split the spec (architecture.md §2.4) prescribes: `round(ratio*C)`
+    """The split docs/design.md#ror describes: `round(ratio*C)`
     channels drawn with `RandomState(seed).choice(C, n, replace=False)`."""
     count = int(round(represent_ratio * channels))
     rng = np.random.RandomState(seed)

@@ -1,4 +1,5 @@
-"""NumPy reference for `SeqConv2D`, written from `architecture.md` §1.
+"""NumPy reference for `SeqConv2D`, written from SeqConv Eq. 1-2 and
+`docs/design.md#seqconv`.
 
 Deliberately naive: a Python loop over the groups that literally builds
 `S_i = concat(x0, a_1, ..., a_{i-1})`, takes its last `W` channels, and a
@@ -152,8 +153,8 @@ def seq_conv2d_param_count(
     subgroups=1,
     kernel_size=3,
 ):
-    """Trainable parameters, §1.5 of `architecture.md` (window `W <= c_in`
-    or None; BN counts 2 per channel)."""
+    """Trainable parameters, the formulas of `docs/design.md#seqconv`
+    (window `W <= c_in` or None; BN counts 2 per channel)."""
     k, f = group_width, filters
     g = f // k
     taps = kernel_size * kernel_size

@@ -16,6 +16,7 @@ import pytest
 from tests.serving.serving_helpers import CLASSES
 from tests.serving.serving_helpers import INPUT_SHAPE
 from tests.serving.serving_helpers import MODEL_NAME
+from tests.serving.serving_helpers import expected_outputs
 from tests.serving.serving_helpers import tiny_model
 
 
@@ -51,6 +52,14 @@ def images():
     """Raw uint8 pixels, 6 images."""
     rng = np.random.default_rng(1)
     return rng.integers(0, 256, (6, 8, 8, 1)).astype("uint8")
+
+
+@pytest.fixture(scope="session")
+def expected(models, images, prep):
+    """Per version: (probabilities, class ids) from `model.predict` for the
+    6 test images."""
+    return {n: expected_outputs(models[n], prep.numpy(images))
+            for n in (1, 2)}
 
 
 @pytest.fixture(scope="session")

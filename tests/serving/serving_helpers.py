@@ -28,6 +28,13 @@ def expected_outputs(model, x_float):
     return scores, np.argmax(scores, axis=-1)
 
 
+def mixed_batches(count=8):
+    """`count` `(version, rows)` pairs for load tests: versions 1 and 2 in
+    turn, `rows` a slice of 1 to 3 of the 6 test images."""
+    return [(1 + i % 2, slice(i % 6, i % 6 + 1 + i % 3))
+            for i in range(count)]
+
+
 def free_port():
     """A loopback TCP port nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -45,4 +52,5 @@ def http(method, url, payload=None, timeout=60):
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+        with e:  # closes the connection the error response holds
+            return e.code, json.loads(e.read())

@@ -12,7 +12,6 @@ import pytest
 from keras_resvariants.serving import ModelServer
 from keras_resvariants.serving import create_app
 from keras_resvariants.serving import server as server_lib
-from tests.serving.serving_helpers import expected_outputs
 
 pytestmark = [
     pytest.mark.tf_only,
@@ -30,13 +29,6 @@ def client(model_base_path):
     with TestClient(create_app(model_base_path, "tiny",
                                version_labels={"stable": 1})) as c:
         yield c
-
-
-@pytest.fixture(scope="module")
-def expected(models, images, prep):
-    """Per version: (probabilities, class ids) for the 6 test images."""
-    return {n: expected_outputs(models[n], prep.numpy(images))
-            for n in (1, 2)}
 
 
 def assert_rows(predictions, expected):

@@ -11,6 +11,7 @@ import pytest
 
 from tests.serving.serving_helpers import free_port
 from tests.serving.serving_helpers import http
+from tests.serving.serving_helpers import mixed_batches
 
 pytestmark = pytest.mark.tf_only
 
@@ -100,9 +101,8 @@ def test_concurrent_requests(server_url, images, signatures):
     its own correct result (row and columnar, both versions, batches of
     1 to 3 images)."""
     cases = []
-    for i in range(8):
-        version = 1 + i % 2
-        batch = images[i % 6:i % 6 + 1 + i % 3]
+    for i, (version, rows) in enumerate(mixed_batches()):
+        batch = images[rows]
         row = i % 4 < 2
         path = (f"/v1/models/tiny/versions/{version}:predict" if i % 3
                 else "/v1/models/tiny:predict")

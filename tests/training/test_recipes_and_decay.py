@@ -17,8 +17,9 @@ from tests.reference.training_ref import multistep_lr_ref
 from tests.reference.training_ref import torch_sgd_step_ref
 from tests.training.tiny_net import tiny_all_layers_net
 
-# The papers' numbers, as the issue and architecture.md §1.3, §2.5, §3.5,
-# §4.5 state them: (lr, batch, wd, momentum, nesterov, milestones as
+# The papers' numbers (RoR §4.1, RGSNet §4.2, Res-SE-Net §5.2 and Table 3,
+# SeqConv §4.2; RiR prints none, so He et al.'s CIFAR schedule, see
+# docs/design.md#rir): (lr, batch, wd, momentum, nesterov, milestones as
 # fractions of training).
 PAPER = {
     "ror": (0.01, 128, None, 0.9, False, (0.5, 0.75)),
@@ -53,7 +54,25 @@ def test_family_recipes():
     assert recipes.recipe_for_model("rir_net_32").name == "rir"
     assert recipes.recipe_for_model("seq_resnet").name == "seqconv"
     assert recipes.recipe_for_model("rgsnet").name == "rgs_cifar"
-    assert recipes.recipe_for_model("resnet_20").name == "rir"
+    # The baselines have their own paper's recipe (He et al.), the schedule
+    # RiR borrows: the same numbers under RiR's name.
+    he = recipes.recipe_for_model("resnet_20")
+    assert he.name == "resnet" and "He et al" in he.source
+    rir = recipes.get_recipe("rir")
+    fields = ("learning_rate", "batch_size", "weight_decay", "iterations",
+              "milestones", "milestone_unit", "momentum", "nesterov")
+    assert [getattr(he, f) for f in fields] == [getattr(rir, f)
+                                                for f in fields]
+    assert (he.learning_rate, he.iterations, he.milestones) == (
+        0.1, 64000, (32000, 48000))
+
+
+def test_unknown_model_or_family_has_no_recipe():
+    # Never another paper's recipe: an unknown name is an error.
+    with pytest.raises(ValueError, match="Unknown model name.*not_a_net"):
+        recipes.recipe_for_model("not_a_net")
+    with pytest.raises(ValueError, match="`family` must be one of"):
+        recipes.family_recipe("densenet")
 
 
 def test_iteration_recipe_on_cifar_matches_the_paper_iterations():

@@ -19,7 +19,7 @@ from keras_resvariants.tuning import make_tuner
 # name: (values, default) from the papers (see each HyperModel's docstring
 # for the passages): RoR Table 2, §4.3/Fig. 5, §4.4/Fig. 6; RGSNet §3,
 # Fig. 3, Tables 3-4, 8, 11; RiR Fig. 2, Table 4, §3; Res-SE-Net §5,
-# Table 5, §3.2; SeqConv Tables 1-3, 5, §3.2-3.3.
+# Table 5, §3.2; SeqConv Tables 1-3, 5, §3.1-3.2.
 PAPER_SPACES = {
     "ror": {
         "depth": ((56, 110, 164), 56),

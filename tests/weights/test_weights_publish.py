@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import keras_resvariants as kr
-from keras_resvariants.weights import publish
+from keras_resvariants import publishing as publish
 from keras_resvariants.weights import registry
 from tests.weights.weights_helpers import ARCH
 from tests.weights.weights_helpers import HPARAMS

@@ -16,7 +16,7 @@ import keras
 import numpy as np
 
 import keras_resvariants as kr
-from keras_resvariants.weights import publish
+from keras_resvariants import publishing as publish
 
 ARCH = "resnet_cifar"
 TAG = "fashion_mnist"

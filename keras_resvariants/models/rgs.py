@@ -23,15 +23,115 @@ as their default.
 """
 
 from keras_resvariants import _validation as v
+from keras_resvariants._catalog import StudyEntry
+from keras_resvariants._catalog import StudyPair
 from keras_resvariants.blocks import specs as s
 from keras_resvariants.models._registry import register_arch
+from keras_resvariants.models._registry import register_family
 from keras_resvariants.models.resnet import bottleneck_net
 from keras_resvariants.models.resnet import resnext29
+from keras_resvariants.recipes import Recipe
+from keras_resvariants.search_space import FamilySpace
+from keras_resvariants.search_space import Param
 
 PAPER = ("Zhang et al., Revisiting Residual Networks with Nonlinear "
          "Shortcuts, BMVC 2019")
 VARIANTS = ("b", "d", "res")
 _NAMES = {"b": "BRGSNet", "d": "DRGSNet", "res": "ResRGSNet"}
+
+
+def rgs_groups(width, group_scale):
+    """GroupNorm groups `G = 32 * width * group_scale` (paper §3: G = 32 at
+    1x, scaled with the width)."""
+    groups = 32 * width * group_scale
+    if groups < 1 or groups != int(groups):
+        raise ValueError(
+            "`group_scale` must make 32 * width * group_scale a whole "
+            f"number of GroupNorm groups. Received: group_scale="
+            f"{group_scale!r} with width={width!r}"
+        )
+    return int(groups)
+
+
+def _resolve_rgs(values):
+    groups = values.get("groups")
+    if groups is None:
+        groups = rgs_groups(values["width"], values["group_scale"])
+    kwargs = {
+        "depth": values["depth"],
+        "width": values["width"],
+        "variant": values["variant"],
+        "groups": groups,
+        "stem": values.get("stem", "cifar"),
+    }
+    return "rgsnet", kwargs
+
+
+RGS = FamilySpace(
+    family="rgs",
+    paper=PAPER,
+    params=(
+        Param("depth", "choice", 50,
+              values=(26, 32, 38, 44, 50, 62, 77, 101, 152),
+              source="Tables 3, 8, 9 and Fig. 4: CIFAR-100 ResNets of 26 "
+                     "to 152 layers (44 = [3, 4, 4, 3], assumed, see "
+                     "docs/design.md); default Table 11's Res-RGSNet50 "
+                     "(0.25x)."),
+        Param("width", "choice", 0.25, values=(0.25, 0.5, 1.0, 2.0),
+              source="Tables 3-4: widths 0.25x to 2x; Fig. 4 and Tables "
+                     "9, 11 use 0.25x 'to reduce computation cost'."),
+        Param("variant", "choice", "res", values=("b", "d", "res"),
+              source="§3 and Fig. 3: b-, d- and Res-RGSNet; Res-RGSNet is "
+                     "the best in Tables 2-5."),
+        Param("group_scale", "choice", 1.0, values=(0.25, 0.5, 1.0, 2.0),
+              source="§3: G = 32 at 1x ('as in [34]'), scaled "
+                     "proportionally with the width (8 at 0.25x); here "
+                     "G = 32 * width * group_scale. The paper does not "
+                     "sweep G: 1/4 to 2 times its G is our range (Wu & "
+                     "He's GroupNorm ablation spans 1 to 64 groups)."),
+    ),
+    resolve=_resolve_rgs,
+    extras=("groups", "stem"),
+    replaces={"groups": ("group_scale",)},
+)
+
+
+FAMILY = register_family(
+    "rgs", __name__,
+    title="RGSNet",
+    citation=PAPER,
+    layer="RGShortcut",
+    recipes=(
+        Recipe(
+            name="rgs_cifar",
+            source="Zhang et al. 2019 (RGSNet), §4.2 CIFAR-100",
+            learning_rate=0.1, batch_size=128, weight_decay=5e-4, epochs=164,
+            milestones=(82, 124), milestone_unit="epoch",
+        ),
+        Recipe(
+            name="rgs_imagenet",
+            source="Zhang et al. 2019 (RGSNet), §4.1 ImageNet",
+            learning_rate=0.05, batch_size=128, weight_decay=1e-4, epochs=90,
+            milestones=(30, 60), milestone_unit="epoch",
+            notes="The paper gives lr 0.05 at batch 128 (linear scaling of 0.1 "
+                  "at 256), /10 every 30 epochs; 90 epochs and wd 1e-4 are the "
+                  "standard ImageNet ResNet values it refers to.",
+        ),
+    ),
+    space=RGS,
+    hypermodel="RGSHyperModel",
+    study=StudyPair(
+        claim="RGSNet: ReLU + GroupNorm (RG) shortcuts beat the identity "
+              "shortcuts of the same ResNet-26.",
+        baseline=StudyEntry("resnet_cifar", "ResNet-26 (w=0.25)",
+                            (("depth", 26), ("width", 0.25)),
+                            macs=33_684_736),
+        variants=(StudyEntry("rgsnet", "Res-RGSNet-26 (w=0.25)",
+                             (("depth", 26), ("width", 0.25),
+                              ("variant", "res")),
+                             macs=33_684_736),),
+    ),
+)
 
 
 def rgs_parts(variant, groups):

@@ -8,11 +8,95 @@ SeqConv + grouped strided conv), a 1x1 blender, pooling and a classifier.
 """
 
 from keras_resvariants import _validation as v
+from keras_resvariants._catalog import StudyEntry
+from keras_resvariants._catalog import StudyPair
 from keras_resvariants.blocks import specs as s
 from keras_resvariants.models._registry import register_arch
+from keras_resvariants.models._registry import register_family
+from keras_resvariants.recipes import Recipe
+from keras_resvariants.search_space import FamilySpace
+from keras_resvariants.search_space import Param
 
 PAPER = ("Huang et al., Sequentially Aggregated Convolutional Networks, "
          "ICCV Workshops 2019")
+
+
+def _resolve_seqconv(values):
+    bottleneck = values["block"] == "bottleneck"
+    kwargs = {k: values[k] for k in ("k", "r", "blocks_per_stage", "dense")}
+    if bottleneck and "subgroups" in values:
+        kwargs["subgroups"] = values["subgroups"]
+    if "dropout" in values:
+        kwargs["dropout"] = values["dropout"]
+    return ("seq_resnet_b" if bottleneck else "seq_resnet"), kwargs
+
+
+SEQCONV = FamilySpace(
+    family="seqconv",
+    paper=PAPER,
+    params=(
+        Param("block", "choice", "basic", values=("basic", "bottleneck"),
+              source="Tables 1, 3: SeqResNet (basic SeqConvs) and "
+                     "SeqResNet-B (bottleneck SeqConvs)."),
+        Param("k", "choice", 8, values=(8, 16, 32),
+              source="Tables 3, 5: group width k = 8, 16 (basic) and 16, "
+                     "32 (bottleneck); Table 5's S1 vs S3: smaller k is "
+                     "better."),
+        Param("r", "choice", 4, values=(2, 4, 6, 8, 10, 12),
+              source="Tables 1, 3, 5: widening factor r = 3, 4, 7, 10, 12 "
+                     "(stage widths 16r/32r/48r); even values only, so "
+                     "that k = 32 divides every stage width (fix r for the "
+                     "odd ones with k <= 16)."),
+        Param("blocks_per_stage", "choice", 1, values=(1, 2, 3),
+              source="Table 3 (N = 1, 3) and Table 5 (N = {1, 2, 1}, "
+                     "{1, 2, 2})."),
+        Param("dense", "boolean", False,
+              source="§3.1 'Windowed layers' and Table 5: S1 (windowed, a "
+                     "window of the input width) vs S2 (dense aggregation, "
+                     "no window); windowed is better."),
+        Param("subgroups", "choice", 1, values=(1, 2, 4, 8),
+              condition=("block", ("bottleneck",)),
+              source="§3.2 'Subgroups' and Table 2: c = 8, 8, 4, 4 in "
+                     "SeqResNeXt-24, 1 in SeqResNet-B (bottleneck only)."),
+    ),
+    resolve=_resolve_seqconv,
+    extras=("dropout",),
+)
+
+
+FAMILY = register_family(
+    "seqconv", __name__,
+    title="SeqConv",
+    citation=PAPER,
+    layer="SeqConv2D",
+    recipes=(
+        Recipe(
+            name="seqconv",
+            source="Huang et al. 2019 (SeqConv), §4.2 CIFAR",
+            learning_rate=0.1, batch_size=64, weight_decay=1e-4, epochs=300,
+            milestones=(150, 225), milestone_unit="epoch", nesterov=True,
+            model_kwargs=(("dropout", 0.1),),
+            notes="Zero-initialised second SeqConv layer of each block and the "
+                  "Kaiming/fan-out initialisers are built into the SeqConv "
+                  "builders (docs/design.md); dropout 0.1 before every SeqConv "
+                  "except the first and before the blender.",
+        ),
+        Recipe(
+            name="seqconv_imagenet",
+            source="Huang et al. 2019 (SeqConv), §4.2 ImageNet",
+            learning_rate=0.1, batch_size=256, weight_decay=1e-4, epochs=100,
+            milestones=(30, 60, 90), milestone_unit="epoch", nesterov=True,
+        ),
+    ),
+    space=SEQCONV,
+    hypermodel="SeqConvHyperModel",
+    study=StudyPair(
+        claim="SeqConv: a SeqResNet beats the plain ResNet-20.",
+        baseline=StudyEntry("resnet_20", "ResNet-20", macs=31_021_952),
+        variants=(StudyEntry("seq_resnet", "SeqResNet k8 r1",
+                             (("k", 8), ("r", 1)), macs=15_072_096),),
+    ),
+)
 
 
 def seq_resnet_cifar(*, k=8, r=4, blocks_per_stage=1, bottleneck=False,
@@ -20,7 +104,7 @@ def seq_resnet_cifar(*, k=8, r=4, blocks_per_stage=1, bottleneck=False,
     """Table 1's CIFAR template: widths 16r/32r/48r, the same k everywhere.
 
     `subgroups` (bottleneck only) splits every SeqConv group's 3x3 conv into
-    c groups, as SeqResNeXt does on ImageNet (paper §3.3); the CIFAR nets of
+    c groups, as SeqResNeXt does on ImageNet (paper §3.2); the CIFAR nets of
     the paper use c = 1.
     """
     v.check_bool("dense", dense)
@@ -111,7 +195,7 @@ register_arch(
     hparams={**_CIFAR_HPARAMS, "k": (16, _CIFAR_HPARAMS["k"][1]),
              "r": (7, _CIFAR_HPARAMS["r"][1]),
              "subgroups": (1, "int. Groups c of every SeqConv group's 3x3 "
-                              "conv (ResNeXt cardinality, paper §3.3; must "
+                              "conv (ResNeXt cardinality, paper §3.2; must "
                               "divide k).")},
     expected_params=843_834, paper_params="0.8M",
 )
