@@ -42,10 +42,12 @@ import keras
 import numpy as np
 
 from keras_resvariants import data as data_lib
+from keras_resvariants import runs
 from keras_resvariants.models import get_builder
 from keras_resvariants.models import model_info
 from keras_resvariants.preprocessing import Preprocessing
 from keras_resvariants.preprocessing import preprocess_input
+from keras_resvariants.runs import RunDir
 from keras_resvariants.weights import loading
 from keras_resvariants.weights import registry
 from keras_resvariants.weights.fingerprint import fingerprint
@@ -108,11 +110,12 @@ def publish(run_dir, tag, *, output=None, records=None, checkpoint="auto",
         )
     output = os.path.abspath(output or loading.REPO_WEIGHTS_DIR)
     records = os.path.abspath(records or registry.records_path())
-    run_config = _read_json(run_dir, "run_config.json")
-    metrics = _read_json(run_dir, "metrics.json")
+    run = RunDir(run_dir)
+    run_config = _read_json(run.config, run_dir)
+    metrics = _read_json(run.metrics, run_dir)
     if checkpoint == "auto":
         checkpoint = selected_checkpoint(metrics)
-    ckpt_path = os.path.join(run_dir, f"{checkpoint}.keras")
+    ckpt_path = run.checkpoint(checkpoint)
     if not os.path.isfile(ckpt_path):
         raise FileNotFoundError(
             f"No {checkpoint}.keras in {run_dir!r}: is it the output "
@@ -325,6 +328,8 @@ def model_card(record):
         f"| parameters | {params.get('total'):,} "
         f"({params.get('trainable'):,} trainable) |",
         f"| parameters vs paper | {params.get('check', 'not checked')} |",
+        f"| training time | {_train_time(src)} |",
+        f"| machine | {_machine(src)} |",
         f"| backend, date | {src.get('backend')}, {src.get('date')} |",
         f"| checkpoint | {src.get('checkpoint')} of `{src.get('run_dir')}` |",
         f"| selected on | {selected_on(record)} |",
@@ -371,7 +376,7 @@ def run_test_accuracy(record):
     selected model's (`metrics["test"]["best"]`) when `best.keras` was
     published, else the last epoch's (`metrics["test_accuracy"]`)."""
     metrics = record.metrics or {}
-    if (record.selection or {}).get("checkpoint") == "best.keras":
+    if (record.selection or {}).get("checkpoint") == runs.BEST:
         best = (metrics.get("test") or {}).get("best") or {}
         if best.get("accuracy") is not None:
             return best["accuracy"]
@@ -382,12 +387,11 @@ def _pct(x):
     return "n/a" if x is None else f"{100 * x:.2f}%"
 
 
-def _read_json(run_dir, name):
-    path = os.path.join(run_dir, name)
+def _read_json(path, run_dir):
     if not os.path.isfile(path):
         raise FileNotFoundError(
-            f"No {name} in {run_dir!r}: is it the output directory of a "
-            "finished `resvariants train` run?"
+            f"No {os.path.basename(path)} in {run_dir!r}: is it the output "
+            "directory of a finished `resvariants train` run?"
         )
     with open(path) as f:
         return json.load(f)
@@ -438,6 +442,24 @@ def _params(model, info, hyperparameters, builder):
     return out
 
 
+def _train_time(src):
+    seconds = src.get("train_time_s")
+    if not seconds:
+        return "not recorded"
+    epochs, examples = src.get("epochs"), src.get("train_examples")
+    rate = (f", {epochs * examples / seconds:,.0f} train images/s"
+            if epochs and examples else "")
+    return f"{seconds:,.0f} s ({seconds / 3600:.2f} h{rate})"
+
+
+def _machine(src):
+    found = src.get("machine")
+    if not found:
+        return "not recorded by the run"
+    return (f"{found.get('cpu')}, {found.get('cores')} cores, "
+            f"{', '.join(src.get('devices') or []) or 'CPU'}")
+
+
 def _source(run_dir, run_config, metrics, checkpoint, command):
     recipe = run_config.get("recipe") or {}
     return {
@@ -453,6 +475,9 @@ def _source(run_dir, run_config, metrics, checkpoint, command):
         "backend": metrics.get("backend"),
         "dtype_policy": metrics.get("dtype_policy"),
         "devices": metrics.get("devices"),
+        "machine": metrics.get("machine"),
+        "train_time_s": metrics.get("train_time_s_all_runs"),
+        "train_examples": metrics.get("train_examples"),
         "date": metrics.get("finished_at"),
         "versions": metrics.get("versions"),
         "run_dir": _display_path(run_dir),

@@ -18,13 +18,20 @@ from tests.testing import REPO_ROOT
 # that pytest-xdist spreads them over the workers instead of running one
 # long serial job at the end of the suite.
 _SMOKE = "tests/models/test_families_smoke.py"
+# channels_first: the layers (tests/layers/test_channels_first.py, above)
+# and one network against its channels_last twin (SeqConv's slicing,
+# windows and grouped convs; every family's on TensorFlow, whose oneDNN
+# CPU kernels run NCHW). A network costs JAX seconds of compilation per
+# op shape, so one test.
+_CHANNELS_FIRST = "tests/models/test_channels_first_applications.py"
 JAX_TEST_FILES = sorted(
     f"tests/layers/{name}"
     for name in os.listdir(os.path.join(REPO_ROOT, "tests", "layers"))
     if name.startswith("test_") and name.endswith(".py")
 ) + [f"{_SMOKE}::test_fit_step_and_gradients",
      f"{_SMOKE}::test_every_family_reloads_bit_exactly_in_a_fresh_process",
-     f"{_SMOKE}::test_mixed_precision_is_finite"]
+     f"{_SMOKE}::test_mixed_precision_is_finite",
+     f"{_CHANNELS_FIRST}::test_notop_one_channel_any_size[seqconv]"]
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow",

@@ -11,15 +11,3 @@ file per run (`study.py`).
 
 Nothing here is imported by `import keras_resvariants`.
 """
-
-
-def cpu_model(default):
-    """The CPU model name from `/proc/cpuinfo`, else `default`."""
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return default

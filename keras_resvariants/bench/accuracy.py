@@ -45,6 +45,7 @@ from keras_resvariants import _catalog as catalog
 from keras_resvariants import _validation as v
 from keras_resvariants import models  # noqa: F401 (registers the families)
 from keras_resvariants._catalog import StudyEntry
+from keras_resvariants.runs import RunDir
 
 # One network of a pair (registry key, hyperparameters, run name).
 Entry = StudyEntry
@@ -121,15 +122,15 @@ def train_and_score(entry, *, epochs, seed, output_dir, recipe="quick",
         resumed training), read from the run's `metrics.json`.
     """
     run_dir = os.path.join(output_dir, entry.run_name(recipe, epochs, seed))
-    metrics_path = os.path.join(run_dir, "metrics.json")
-    metrics = _read_json(metrics_path)
-    if not metrics or metrics.get("epochs_completed") != epochs:
+    run = RunDir(run_dir)
+    metrics = run.finished(epochs)
+    if metrics is None:
         subprocess.run(train_command(
             entry, epochs=epochs, seed=seed, output_dir=run_dir,
             recipe=recipe, batch_size=batch_size, train_subset=train_limit,
             test_subset=test_limit, validation_split=0, data_dir=data_dir,
             verbose=verbose), check=True)
-        metrics = _read_json(metrics_path)
+        metrics = run.read_metrics()
     return {
         "key": entry.key,
         "label": entry.label,
@@ -144,13 +145,6 @@ def train_and_score(entry, *, epochs, seed, output_dir, recipe="quick",
         "params": metrics["params"]["trainable"],
         "train_s": metrics["train_time_s_all_runs"],
     }
-
-
-def _read_json(path):
-    if not os.path.exists(path):
-        return None
-    with open(path) as f:
-        return json.load(f)
 
 
 # Two-sided 95% quantiles t_{0.975, df} of Student's t for df = 1..30

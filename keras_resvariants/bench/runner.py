@@ -21,12 +21,12 @@ import time
 import keras
 
 from keras_resvariants.bench import analysis
-from keras_resvariants.bench import cpu_model
 from keras_resvariants.bench import report
 from keras_resvariants.bench import stats
 from keras_resvariants.bench.groups import GROUP_NAMES
 from keras_resvariants.bench.groups import default_groups
 from keras_resvariants.bench.groups import get_profile
+from keras_resvariants.runs import cpu_model
 
 
 def machine_info():

@@ -73,7 +73,8 @@ import numpy as np
 from keras_resvariants import _validation as v
 from keras_resvariants import recipes as recipes_lib
 from keras_resvariants.bench import accuracy
-from keras_resvariants.bench import cpu_model
+from keras_resvariants.runs import RunDir
+from keras_resvariants.runs import cpu_model
 from keras_resvariants.weights.loading import sha256_file
 
 SCHEMA_VERSION = 1
@@ -574,13 +575,7 @@ def make_record(metrics, *, run, family, role, request, machine,
 
 def _finished_metrics(run_dir, epochs):
     """The run's `metrics.json` when it finished all epochs, else None."""
-    path = os.path.join(run_dir, "metrics.json")
-    if not os.path.exists(path):
-        return None
-    metrics = _read_json(path)
-    if metrics.get("epochs_completed") != epochs:
-        return None
-    return metrics
+    return RunDir(run_dir).finished(epochs)
 
 
 def _child_env(backend, parallel):
@@ -688,10 +683,10 @@ def run_study(families=None, *, seeds=DEFAULT_SEEDS, epochs=DEFAULT_EPOCHS,
         run_dir = os.path.join(scratch_dir, run.name)
         weights_file = os.path.join("best", run.name + ".keras")
         weights_path = os.path.join(scratch_dir, weights_file)
-        if os.path.exists(os.path.join(run_dir, "best.keras")):
+        best = RunDir(run_dir).best
+        if os.path.exists(best):
             os.makedirs(os.path.dirname(weights_path), exist_ok=True)
-            shutil.copyfile(os.path.join(run_dir, "best.keras"),
-                            weights_path)
+            shutil.copyfile(best, weights_path)
         ctx = provenance()
         record = None
         for family, role in run.places:

@@ -27,6 +27,7 @@ import keras
 
 from keras_resvariants import _validation as v
 from keras_resvariants import preprocessing as prep_lib
+from keras_resvariants.runs import RunDir
 
 DEFAULT_SIGNATURE = "serving_default"
 FLOAT_SIGNATURE = "serving_float"
@@ -347,15 +348,11 @@ def load_model_for_export(model, *, weights=None, dataset=None):
         # The checkpoint selected on a held-out split: best.keras, unless
         # the run's metrics.json says it had none (then best.keras, if
         # any, was chosen on the test set), when last.keras comes first.
-        metrics = os.path.join(path, "metrics.json")
-        held_out = True
-        if os.path.isfile(metrics):
-            with open(metrics) as f:
-                held_out = json.load(f).get("validation_data") in (
-                    "held_out", None)
-        order = ("best.keras", "last.keras") if held_out else (
-            "last.keras", "best.keras")
-        candidates = [os.path.join(path, f) for f in order]
+        run = RunDir(path)
+        metrics = run.read_metrics() or {}
+        held_out = metrics.get("validation_data") in ("held_out", None)
+        candidates = [run.best, run.last] if held_out else [run.last,
+                                                            run.best]
         found = [c for c in candidates if os.path.isfile(c)]
         if not found:
             raise ValueError(

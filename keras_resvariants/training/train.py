@@ -15,6 +15,8 @@ import numpy as np
 from keras_resvariants import _validation as v
 from keras_resvariants import data as data_lib
 from keras_resvariants import recipes as recipes_lib
+from keras_resvariants import runs
+from keras_resvariants.runs import RunDir
 from keras_resvariants.training import callbacks as cb
 from keras_resvariants.training.distribution import setup_distribution
 from keras_resvariants.training.regularization import apply_weight_decay
@@ -319,28 +321,29 @@ def _run(*, start, model, dataset, recipe, epochs, global_batch,
     initial_epoch = 0
     if output_dir is not None:
         output_dir = os.path.abspath(output_dir)
-        backup = os.path.join(output_dir, "backup")
+        run = RunDir(output_dir)
+        backup = run.backup
         if plan.process_count > 1:
             backup = os.path.join(backup, f"worker{plan.process_index}")
         # Every process saves checkpoints (saving is collective on JAX
         # multi-process runs) and keeps a CSV log, so all make the same
         # best-checkpoint decisions; the chief's go to `output_dir`, the
         # others' into their own backup directory.
-        own = output_dir if chief else backup
+        own = run if chief else RunDir(backup)
         paths = {
             "backup": backup,
-            "csv": os.path.join(own, "log.csv"),
-            "best": os.path.join(own, "best.keras"),
-            "last": os.path.join(own, "last.keras"),
-            "metrics": os.path.join(output_dir, "metrics.json"),
-            "png": os.path.join(output_dir, "curves.png"),
-            "tensorboard": os.path.join(output_dir, "tensorboard"),
-            "config": os.path.join(output_dir, "run_config.json"),
+            "csv": own.log,
+            "best": own.best,
+            "last": own.last,
+            "metrics": run.metrics,
+            "png": run.curves,
+            "tensorboard": run.tensorboard,
+            "config": run.config,
         }
-        os.makedirs(own, exist_ok=True)
+        os.makedirs(own.path, exist_ok=True)
         if restart:
             shutil.rmtree(backup, ignore_errors=True)
-            os.makedirs(own, exist_ok=True)
+            os.makedirs(own.path, exist_ok=True)
             keys = ("csv", "best", "last") + (
                 ("config", "metrics") if chief else ())
             for key in keys:
@@ -542,6 +545,7 @@ def _run(*, start, model, dataset, recipe, epochs, global_batch,
         )) if output_dir else fit_time,
         "distribution": plan.describe(),
         "devices": list(plan.devices),
+        "machine": runs.machine(),
         "backend": keras.backend.backend(),
         "dtype_policy": keras.config.dtype_policy().name,
         "pipeline": splits.pipeline,
@@ -611,7 +615,7 @@ def _selection(validation_name, monitor, top, best_epoch, epochs_completed,
                  "selected model is the last epoch)")
     out = {
         "checkpoint": "best" if top is not None else "last",
-        "file": "best.keras" if saved else None,
+        "file": runs.BEST if saved else None,
         "monitor": monitor,
         "mode": "max" if monitor else None,
         "value": top[monitor] if top is not None else None,
