@@ -5,6 +5,8 @@ the `resvariants` dispatcher in `keras_resvariants.cli`)."""
 import argparse
 import json
 
+from keras_resvariants.datasets import DATASETS
+
 
 def parse_value(text):
     """A command-line value: JSON (`0.2`, `true`, `"b"`) or the raw text."""
@@ -43,3 +45,27 @@ def error_line(command, error):
     """`resvariants CMD: error: MESSAGE` on one line."""
     message = " ".join(str(error).split()) or type(error).__name__
     return f"resvariants {command}: error: {message}"
+
+
+def add_data_arguments(p):
+    """`--dataset`, `--data-dir`, `--download`, `--train-subset`: the
+    dataset of a training or a search."""
+    p.add_argument("--dataset", default="fashion_mnist",
+                   choices=tuple(DATASETS),
+                   help="default: fashion_mnist (local IDX files)")
+    p.add_argument("--data-dir", help="dataset directory (tfds data_dir, "
+                                      "or the Fashion-MNIST IDX files)")
+    p.add_argument("--download", action="store_true",
+                   help="let tensorflow-datasets download")
+    p.add_argument("--train-subset", type=int,
+                   help="train on the first N training images")
+
+
+def add_distribution_arguments(p):
+    """`--distribution`, `--logical-cpus`: how the work is spread over
+    devices."""
+    p.add_argument("--distribution", default="auto",
+                   choices=("auto", "none", "mirrored", "data_parallel"))
+    p.add_argument("--logical-cpus", type=int,
+                   help="split the CPU into N devices (testing)")
+

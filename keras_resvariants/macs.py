@@ -30,15 +30,25 @@ def count_macs(model):
     return int(total)
 
 
-def _spatial(tensor):
+def _first(layer):
+    return getattr(layer, "data_format", None) == "channels_first"
+
+
+def _channels(tensor, layer):
+    """The channel count of `tensor`, an input or output of `layer`."""
+    return tensor.shape[1] if _first(layer) else tensor.shape[-1]
+
+
+def _spatial(tensor, layer=None):
     shape = tuple(tensor.shape)
-    if any(d is None for d in shape[1:-1]):
+    size = shape[2:] if layer is not None and _first(layer) else shape[1:-1]
+    if any(d is None for d in size):
         raise ValueError(
             "count_macs needs static height and width. Received a model "
             f"with an input/output shape {shape}; build it with a static "
             "`input_shape`."
         )
-    return math.prod(shape[1:-1])
+    return math.prod(size)
 
 
 def _inputs(layer):
@@ -59,10 +69,11 @@ def layer_macs(layer):
 
 @layer_macs.register
 def _(layer: keras.layers.Conv2D):
-    c_in = _inputs(layer)[0].shape[-1]
+    c_in = _channels(_inputs(layer)[0], layer)
     kh, kw = layer.kernel_size
     out = _outputs(layer)[0]
-    return _spatial(out) * kh * kw * (c_in // layer.groups) * layer.filters
+    return (_spatial(out, layer) * kh * kw * (c_in // layer.groups)
+            * layer.filters)
 
 
 @layer_macs.register
@@ -72,7 +83,7 @@ def _(layer: keras.layers.Dense):
 
 @layer_macs.register
 def _(layer: L.BridgeSE):
-    channels = _inputs(layer)[0].shape[-1]
+    channels = _channels(_inputs(layer)[0], layer)
     return 2 * channels * (channels // layer.reduction)
 
 
@@ -81,18 +92,18 @@ def _(layer: L.RiRConv):
     r, m = _inputs(layer)
     out = _outputs(layer)[0]
     k = layer.kernel_size
-    c_in = r.shape[-1] + m.shape[-1]
+    c_in = _channels(r, layer) + _channels(m, layer)
     c_out = layer.filters_r + layer.filters_m
-    macs = _spatial(out) * k * k * c_in * c_out
+    macs = _spatial(out, layer) * k * k * c_in * c_out
     if layer.shortcut == "projection":
-        macs += _spatial(out) * r.shape[-1] * layer.filters_r
+        macs += _spatial(out, layer) * _channels(r, layer) * layer.filters_r
     return macs
 
 
 @layer_macs.register
 def _(layer: L.SeqConv2D):
     x = _inputs(layer)[0]
-    c_in = x.shape[-1]
+    c_in = _channels(x, layer)
     k = layer.group_width
     ks = layer.kernel_size if isinstance(layer.kernel_size, int) else (
         layer.kernel_size[0])
@@ -105,4 +116,4 @@ def _(layer: L.SeqConv2D):
             per_pixel += view * k + ks * ks * k * k // layer.subgroups
         else:
             per_pixel += ks * ks * view * k
-    return _spatial(x) * per_pixel
+    return _spatial(x, layer) * per_pixel

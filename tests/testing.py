@@ -97,18 +97,13 @@ def assert_models_reload_in_fresh_process(cases, tmp_path):
     assert result.stdout.count("RELOAD_OK") == len(jobs), result.stdout
 
 
-def trainable_gradients(model, inputs, *, training=True, seed=0):
-    """Gradients of a random projection of the outputs w.r.t. every trainable
-    weight, using the active backend's own autodiff.
-
-    A random projection (rather than a plain sum) is used because the sum of
-    a batch-normalised output has an identically zero gradient.
-    """
-    backend = keras.backend.backend()
-    outputs = model(inputs, training=False)
+def _projection_loss(outputs, seed):
+    """`outs -> sum(out_i * P_i)`, `P_i` drawn in output order from
+    `np.random.default_rng(seed).standard_normal(output_i.shape)`."""
     rng = np.random.default_rng(seed)
     projections = [
-        rng.standard_normal(tuple(o.shape)).astype("float32")
+        keras.ops.convert_to_tensor(
+            rng.standard_normal(tuple(o.shape)).astype("float32"))
         for o in as_list(outputs)
     ]
 
@@ -119,6 +114,20 @@ def trainable_gradients(model, inputs, *, training=True, seed=0):
                 keras.ops.cast(out, "float32") * proj
             )
         return total
+
+    return loss_of
+
+
+def trainable_gradients(model, inputs, *, training=True, seed=0):
+    """Gradients of a random projection of the outputs w.r.t. every trainable
+    weight, using the active backend's own autodiff.
+
+    A random projection (rather than a plain sum) is used because the sum of
+    a batch-normalised output has an identically zero gradient.
+    """
+    backend = keras.backend.backend()
+    outputs = model(inputs, training=False)
+    loss_of = _projection_loss(outputs, seed)
 
     if backend == "tensorflow":
         import tensorflow as tf
@@ -195,19 +204,7 @@ def input_gradients(model, inputs, *, training=True, seed=0):
     single = not isinstance(inputs, (list, tuple))
     xs = [np.asarray(x, "float32") for x in as_list(inputs)]
     outputs = model(inputs, training=False)
-    rng = np.random.default_rng(seed)
-    projections = [
-        rng.standard_normal(tuple(o.shape)).astype("float32")
-        for o in as_list(outputs)
-    ]
-
-    def loss_of(outs):
-        total = 0.0
-        for out, proj in zip(as_list(outs), projections):
-            total = total + keras.ops.sum(
-                keras.ops.cast(out, "float32") * proj
-            )
-        return total
+    loss_of = _projection_loss(outputs, seed)
 
     if backend == "tensorflow":
         import tensorflow as tf
@@ -234,4 +231,12 @@ def input_gradients(model, inputs, *, training=True, seed=0):
             return loss_of(outs)
 
         return [np.asarray(g) for g in jax.grad(fn)(xs)]
+    if backend == "torch":
+        import torch
+
+        tensors = [torch.tensor(x, requires_grad=True) for x in xs]
+        loss = loss_of(model(tensors[0] if single else tensors,
+                             training=training))
+        return [g.detach().cpu().numpy()
+                for g in torch.autograd.grad(loss, tensors)]
     raise NotImplementedError(f"No gradient helper for backend {backend}")

@@ -4,6 +4,8 @@ import dataclasses
 
 import keras
 
+from keras_resvariants.layers._utils import channel_axis
+from keras_resvariants.layers._utils import standardize_data_format
 from keras_resvariants.layers.grouped_conv2d import GroupedConv2D
 
 
@@ -20,6 +22,11 @@ class BuildContext:
             mapped to Keras, docs/design.md).
         conv_init, dense_init: initializer configs (fresh objects are
             made per layer so no two layers share one).
+        data_format: `"channels_last"` or `"channels_first"`, given to
+            every layer the network creates. Defaults to
+            `keras.config.image_data_format()` when the context is made,
+            so the builders follow the global format as keras.applications
+            do.
     """
 
     seed: int = 0
@@ -34,6 +41,21 @@ class BuildContext:
     )
     dense_init: str | dict = "glorot_uniform"
     block_index: int = 0
+    data_format: str = dataclasses.field(
+        default_factory=keras.config.image_data_format
+    )
+
+    def __post_init__(self):
+        self.data_format = standardize_data_format(self.data_format)
+
+    @property
+    def channel_axis(self):
+        """`-1` (channels_last) or `1` (channels_first)."""
+        return channel_axis(self.data_format)
+
+    def channels(self, x):
+        """The channel count of the (symbolic) tensor `x`."""
+        return x.shape[self.channel_axis]
 
     def next_block_seed(self):
         seed = self.seed + self.block_index
@@ -55,12 +77,13 @@ class BuildContext:
             groups=groups,
             use_bias=use_bias,
             kernel_initializer=keras.initializers.get(self.conv_init),
+            data_format=self.data_format,
             name=name,
         )(x)
 
     def bn(self, x, *, name):
         return keras.layers.BatchNormalization(
-            axis=-1,
+            axis=self.channel_axis,
             momentum=self.bn_momentum,
             epsilon=self.bn_epsilon,
             name=name,

@@ -31,6 +31,7 @@ def _(stem: s.CifarStem, x, ctx):
 def _(stem: s.ImageNetStem, x, ctx):
     x = ctx.conv_bn_relu(x, stem.filters, 7, strides=2, name="stem")
     return keras.layers.MaxPooling2D(3, strides=2, padding="same",
+                                     data_format=ctx.data_format,
                                      name="stem_pool")(x)
 
 
@@ -54,6 +55,7 @@ def _(stem: s.SeqStem, x, ctx):
         bottleneck=stem.bottleneck,
         subgroups=stem.subgroups,
         kernel_initializer=ctx.conv_init,
+        data_format=ctx.data_format,
         name="stem_seqconv",
     )
     if not stem.downsample:
@@ -78,7 +80,7 @@ def _seq_downsize(x, filters, strides, groups, ctx, *, name):
 
 def apply_shortcut(spec: s.Shortcut, x, filters, strides, ctx, *, name):
     """Identity op when the shape is kept, projection op otherwise."""
-    if strides == 1 and x.shape[-1] == filters:
+    if strides == 1 and ctx.channels(x) == filters:
         return apply_identity(spec.identity, x, ctx, name=name)
     return apply_projection(spec.projection, x, filters, strides, ctx,
                             name=name)
@@ -97,6 +99,7 @@ def _(op: s.Identity, x, ctx, *, name):
 @apply_identity.register
 def _(op: s.RGIdentity, x, ctx, *, name):
     rg = layers.RGShortcut(groups=op.groups, epsilon=ctx.bn_epsilon,
+                           data_format=ctx.data_format,
                            name=f"{name}_rg")(x)
     if op.keep_identity:
         return keras.layers.Add(name=f"{name}_rg_add")([rg, x])
@@ -113,7 +116,9 @@ def _(op: s.Projection, x, filters, strides, ctx, *, name):
     x = ctx.conv(x, filters, 1, strides=strides, name=f"{name}_proj")
     x = ctx.bn(x, name=f"{name}_proj_bn")
     if op.se_reduction is not None:
-        x = layers.BridgeSE(reduction=op.se_reduction, name=f"{name}_se")(x)
+        x = layers.BridgeSE(reduction=op.se_reduction,
+                            data_format=ctx.data_format,
+                            name=f"{name}_se")(x)
     return x
 
 
@@ -125,6 +130,7 @@ def _(op: s.NoProjection, x, filters, strides, ctx, *, name):
 @apply_projection.register
 def _(op: s.PadProjection, x, filters, strides, ctx, *, name):
     return layers.ChannelPadShortcut(filters, strides=strides,
+                                     data_format=ctx.data_format,
                                      name=f"{name}_pad")(x)
 
 
@@ -150,6 +156,7 @@ def _(merge: s.RoRMerge, shortcut, residual, ctx, *, name):
         drop_mode=merge.drop_mode,
         scale_at=merge.scale_at,
         seed=ctx.next_block_seed(),
+        data_format=ctx.data_format,
         name=name,
     )([shortcut, residual])
 
@@ -163,10 +170,11 @@ def apply_body(body, x, stage, strides, ctx, *, name):
     raise TypeError(f"Unknown body spec: {body!r}")
 
 
-def _se(x, reduction, *, name):
+def _se(x, reduction, ctx, *, name):
     if reduction is None:
         return x
-    return layers.BridgeSE(reduction=reduction, name=name)(x)
+    return layers.BridgeSE(reduction=reduction, data_format=ctx.data_format,
+                           name=name)(x)
 
 
 @apply_body.register
@@ -175,7 +183,7 @@ def _(body: s.BasicBody, x, stage, strides, ctx, *, name):
                          name=f"{name}_1")
     x = ctx.conv(x, stage.filters, 3, name=f"{name}_2_conv")
     x = ctx.bn(x, name=f"{name}_2_bn")
-    return _se(x, body.se_reduction, name=f"{name}_se")
+    return _se(x, body.se_reduction, ctx, name=f"{name}_se")
 
 
 @apply_body.register
@@ -190,12 +198,13 @@ def _(body: s.BottleneckBody, x, stage, strides, ctx, *, name):
         # d-RGSNet: an RG shortcut around the stride-1 3x3 (docs/design.md).
         rg = layers.RGShortcut(groups=body.inner_rg_groups,
                                epsilon=ctx.bn_epsilon,
+                               data_format=ctx.data_format,
                                name=f"{name}_2_rg")(u)
         x = keras.layers.Add(name=f"{name}_2_add")([x, rg])
     x = ctx.relu(x, name=f"{name}_2_relu")
     x = ctx.conv(x, stage.filters, 1, name=f"{name}_3_conv")
     x = ctx.bn(x, name=f"{name}_3_bn")
-    return _se(x, body.se_reduction, name=f"{name}_se")
+    return _se(x, body.se_reduction, ctx, name=f"{name}_se")
 
 
 # --------------------------------------------------------------------------
@@ -235,6 +244,7 @@ def _seq_conv(block, filters, group_width, subgroups, ctx, *, name,
         zero_init=zero_init,
         return_raw=return_raw,
         kernel_initializer=ctx.conv_init,
+        data_format=ctx.data_format,
         name=name,
     )
 
@@ -242,14 +252,15 @@ def _seq_conv(block, filters, group_width, subgroups, ctx, *, name,
 @apply_block.register
 def _(block: s.SeqBlock, state, stage, index, prev_stage, ctx, *, name):
     raw, act = state
-    in_channels = act.shape[-1]
+    in_channels = ctx.channels(act)
     if index == 0 and (in_channels != stage.filters or stage.stride != 1):
         # Down-sampling block (docs/design.md): extension SeqConv with the
         # previous stage's k and c, concat, grouped strided down-sizing.
         ext = _seq_conv(block, stage.filters - in_channels,
                         prev_stage.group_width, prev_stage.subgroups, ctx,
                         name=f"{name}_extension")(act)
-        act = keras.layers.Concatenate(name=f"{name}_concat")([act, ext])
+        act = keras.layers.Concatenate(axis=ctx.channel_axis,
+                                       name=f"{name}_concat")([act, ext])
         groups = stage.filters // stage.group_width * stage.subgroups
         raw, act = _seq_downsize(act, stage.filters, stage.stride, groups,
                                  ctx, name=f"{name}_downsize")
@@ -282,12 +293,13 @@ def _rir_outer_shortcuts(block, r_in, m_in, stage, strides, ctx, *, name):
                               stage.filters, strides, ctx,
                               name=f"{name}_shortcut"), None
     # "both": He et al.'s shortcut over concat(r, m), stream by stream.
-    if (strides == 1 and r_in.shape[-1] == stage.filters
-            and m_in.shape[-1] == filters_m):
+    if (strides == 1 and ctx.channels(r_in) == stage.filters
+            and ctx.channels(m_in) == filters_m):
         return r_in, m_in
     if block.projection:
         # One 1x1 projection of concat(r, m), its outputs split by stream.
-        x = keras.layers.Concatenate(name=f"{name}_shortcut_concat")(
+        x = keras.layers.Concatenate(axis=ctx.channel_axis,
+                                     name=f"{name}_shortcut_concat")(
             [r_in, m_in])
         return tuple(
             apply_projection(projection, x, filters, strides, ctx,
@@ -312,7 +324,7 @@ def _(block: s.RiRBlock, state, stage, index, prev_stage, ctx, *, name):
                     and block.outer_join == "pre_relu")
     for layer in range(block.layers):
         layer_strides = strides if layer == 0 else 1
-        reshapes = layer_strides != 1 or r.shape[-1] != stage.filters
+        reshapes = layer_strides != 1 or ctx.channels(r) != stage.filters
         shortcut, resnet_init = _rir_inner_shortcut(block, reshapes)
         last = layer == block.layers - 1
         r, m = layers.RiRConv(
@@ -325,6 +337,7 @@ def _(block: s.RiRBlock, state, stage, index, prev_stage, ctx, *, name):
             epsilon=ctx.bn_epsilon,
             kernel_initializer=ctx.conv_init,
             activation=None if last and joins_inside else "relu",
+            data_format=ctx.data_format,
             name=f"{name}_rir{layer + 1}",
         )([r, m])
     if block.outer_shortcut is None:
@@ -359,10 +372,12 @@ def _(tail: s.SeqTail, state, ctx):
     _, act = state
     if tail.dropout:
         act = keras.layers.SpatialDropout2D(tail.dropout,
+                                            data_format=ctx.data_format,
                                             name="blender_dropout")(act)
-    return ctx.conv_bn_relu(act, act.shape[-1], 1, name="blender")
+    return ctx.conv_bn_relu(act, ctx.channels(act), 1, name="blender")
 
 
 @apply_tail.register
 def _(tail: s.ConcatStreams, state, ctx):
-    return keras.layers.Concatenate(name="streams_concat")(list(state))
+    return keras.layers.Concatenate(axis=ctx.channel_axis,
+                                    name="streams_concat")(list(state))

@@ -4,6 +4,11 @@ import keras
 from keras import ops
 
 from keras_resvariants._validation import check_positive_int
+from keras_resvariants.layers._utils import channel_axis
+from keras_resvariants.layers._utils import channel_broadcast_shape
+from keras_resvariants.layers._utils import legacy_config
+from keras_resvariants.layers._utils import spatial_axes
+from keras_resvariants.layers._utils import standardize_data_format
 
 
 @keras.saving.register_keras_serializable(package="keras_resvariants")
@@ -32,12 +37,17 @@ class BridgeSE(keras.layers.Layer):
     Args:
         reduction: int. Reduction ratio `r`; the hidden width is
             `C // reduction`, which must be at least 1. Defaults to `16`.
+        data_format: `None`, `"channels_last"` or `"channels_first"`:
+            which axis holds the channels (squeezed over the others).
+            `None` means `keras.config.image_data_format()`. Defaults to
+            `None`.
         **kwargs: Base `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Call arguments:
         inputs: the projected shortcut, a tensor of shape
             `(batch, ..., channels)` (typically `(batch, height, width,
-            channels)`).
+            channels)`), or `(batch, channels, ...)` with
+            `data_format="channels_first"`.
 
     Returns:
         Tensor with the shape and dtype of `inputs`.
@@ -51,20 +61,23 @@ class BridgeSE(keras.layers.Layer):
     162
     """
 
-    def __init__(self, reduction=16, **kwargs):
+    def __init__(self, reduction=16, data_format=None, **kwargs):
         super().__init__(**kwargs)
         self.reduction = check_positive_int("reduction", reduction)
+        self.data_format = standardize_data_format(data_format)
 
     def build(self, input_shape):
         if len(input_shape) < 3:
             raise ValueError(
                 "BridgeSE expects inputs of shape (batch, ..., channels) "
+                "(channels_last) or (batch, channels, ...) (channels_first) "
                 f"with at least one spatial axis. Received: {input_shape}"
             )
-        channels = input_shape[-1]
+        channels = input_shape[channel_axis(self.data_format)]
         if channels is None:
             raise ValueError(
-                "BridgeSE needs a known channel (last) dimension. "
+                "BridgeSE needs a known channel dimension (axis "
+                f"{channel_axis(self.data_format)}, {self.data_format}). "
                 f"Received input shape: {input_shape}"
             )
         hidden = channels // self.reduction
@@ -107,7 +120,8 @@ class BridgeSE(keras.layers.Layer):
         )
 
     def call(self, inputs):
-        spatial = tuple(range(1, len(inputs.shape) - 1))
+        rank = len(inputs.shape)
+        spatial = spatial_axes(self.data_format, rank)
         squeezed = ops.mean(ops.cast(inputs, "float32"), axis=spatial)
         hidden = ops.relu(
             ops.matmul(squeezed, self.squeeze_kernel) + self.squeeze_bias
@@ -115,9 +129,11 @@ class BridgeSE(keras.layers.Layer):
         excitation = ops.sigmoid(
             ops.matmul(hidden, self.excite_kernel) + self.excite_bias
         )
+        channels = inputs.shape[channel_axis(self.data_format)]
         excitation = ops.reshape(
             ops.cast(excitation, inputs.dtype),
-            (-1,) + (1,) * len(spatial) + (inputs.shape[-1],),
+            (-1,) + channel_broadcast_shape(self.data_format, rank,
+                                            channels)[1:],
         )
         return inputs * excitation
 
@@ -125,4 +141,12 @@ class BridgeSE(keras.layers.Layer):
         return tuple(input_shape)
 
     def get_config(self):
-        return {**super().get_config(), "reduction": self.reduction}
+        return {
+            **super().get_config(),
+            "reduction": self.reduction,
+            "data_format": self.data_format,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return super().from_config(legacy_config(config))

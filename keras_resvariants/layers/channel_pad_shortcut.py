@@ -1,6 +1,10 @@
+"""ChannelPadShortcut: He et al.'s parameter-free option-A shortcut."""
+
 import keras
 
 from keras_resvariants import _validation as v
+from keras_resvariants.layers._utils import legacy_config
+from keras_resvariants.layers._utils import standardize_data_format
 
 
 @keras.saving.register_keras_serializable(package="keras_resvariants")
@@ -9,8 +13,9 @@ class ChannelPadShortcut(keras.layers.Layer):
 
     The shortcut He et al. use on CIFAR when a block changes shape, and the
     one ResNet in ResNet uses by default: `x[:, ::s, ::s, :]` followed by
-    zero channels appended up to `filters`. With `strides=1` and as many
-    channels as `filters` it is the identity.
+    zero channels appended up to `filters` (`x[:, :, ::s, ::s]` and zero
+    channels on axis 1 with `data_format="channels_first"`). With
+    `strides=1` and as many channels as `filters` it is the identity.
 
     Reference:
         - He et al., "Deep Residual Learning for Image Recognition", 2015.
@@ -18,14 +23,20 @@ class ChannelPadShortcut(keras.layers.Layer):
     Args:
         filters: int. Output channels; must be >= the input's channels.
         strides: int. Spatial subsampling factor. Defaults to `1`.
+        data_format: `None`, `"channels_last"` or `"channels_first"`.
+            `None` means `keras.config.image_data_format()`. Defaults to
+            `None`.
         **kwargs: Base `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Call arguments:
-        inputs: 4D tensor `(batch, height, width, channels)`.
+        inputs: 4D tensor `(batch, height, width, channels)`, or
+            `(batch, channels, height, width)` with
+            `data_format="channels_first"`.
 
     Returns:
         Tensor `(batch, ceil(height / strides), ceil(width / strides),
-        filters)`, matching a `"same"`-padded strided convolution.
+        filters)` (channels first: `(batch, filters, ...)`), matching a
+        `"same"`-padded strided convolution.
 
     Example:
 
@@ -34,18 +45,19 @@ class ChannelPadShortcut(keras.layers.Layer):
     (2, 2, 2, 8)
     """
 
-    def __init__(self, filters, strides=1, **kwargs):
+    def __init__(self, filters, strides=1, data_format=None, **kwargs):
         super().__init__(**kwargs)
         self.filters = v.check_positive_int("filters", filters)
         self.strides = v.check_positive_int("strides", strides)
+        self.data_format = standardize_data_format(data_format)
 
     def build(self, input_shape):
-        channels = input_shape[-1]
         if len(input_shape) != 4:
             raise ValueError(
                 "`ChannelPadShortcut` expects a 4D input. Received: "
                 f"input_shape={input_shape}"
             )
+        channels = input_shape[self._channel_axis]
         if channels is not None and channels > self.filters:
             raise ValueError(
                 "`filters` must be >= the input channels, since option-A "
@@ -53,19 +65,34 @@ class ChannelPadShortcut(keras.layers.Layer):
                 f"{channels} input channels."
             )
 
+    @property
+    def _channel_axis(self):
+        return 3 if self.data_format == "channels_last" else 1
+
     def call(self, inputs):
         x = inputs
-        if self.strides > 1:
-            x = x[:, :: self.strides, :: self.strides, :]
-        extra = self.filters - x.shape[-1]
+        s = self.strides
+        channels_last = self.data_format == "channels_last"
+        if s > 1:
+            x = x[:, ::s, ::s, :] if channels_last else x[:, :, ::s, ::s]
+        extra = self.filters - x.shape[self._channel_axis]
         if extra:
-            x = keras.ops.pad(x, [[0, 0], [0, 0], [0, 0], [0, extra]])
+            pads = [[0, 0], [0, 0], [0, 0], [0, 0]]
+            pads[self._channel_axis] = [0, extra]
+            x = keras.ops.pad(x, pads)
         return x
 
     def compute_output_shape(self, input_shape):
         def down(size):
             return None if size is None else -(-size // self.strides)
 
+        if self.data_format == "channels_first":
+            return (
+                input_shape[0],
+                self.filters,
+                down(input_shape[2]),
+                down(input_shape[3]),
+            )
         return (
             input_shape[0],
             down(input_shape[1]),
@@ -78,4 +105,9 @@ class ChannelPadShortcut(keras.layers.Layer):
             **super().get_config(),
             "filters": self.filters,
             "strides": self.strides,
+            "data_format": self.data_format,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        return super().from_config(legacy_config(config))

@@ -3,6 +3,8 @@
 import keras
 
 from keras_resvariants._validation import check_choice
+from keras_resvariants.layers._utils import channel_axis
+from keras_resvariants.layers._utils import standardize_data_format
 
 _IMPLEMENTATIONS = ("auto", "split", "native")
 # Groups of at most _NARROW input channels are sliced _SLICE channels at a
@@ -51,16 +53,21 @@ class GroupedConv2D(keras.layers.Conv2D):
             `"split"` (always per-group convolutions) or `"native"`
             (`keras.ops.conv` on the grouped kernel, like `Conv2D`).
             Defaults to `"auto"`.
+        data_format: `None`, `"channels_last"` or `"channels_first"`, as
+            for `Conv2D`. `None` means `keras.config.image_data_format()`.
+            Defaults to `None`.
         **kwargs: every other `keras.layers.Conv2D` argument (`strides`,
             `padding`, `dilation_rate`, `groups`, `use_bias`, initializers,
-            regularizers, `name`, `dtype`, ...). `data_format` must be
-            `"channels_last"` (or left unset).
+            regularizers, `name`, `dtype`, ...).
 
     Call arguments:
-        inputs: 4D tensor `(batch, height, width, channels)`.
+        inputs: 4D tensor `(batch, height, width, channels)`, or
+            `(batch, channels, height, width)` with
+            `data_format="channels_first"`.
 
     Returns:
-        4D tensor `(batch, new_height, new_width, filters)`.
+        4D tensor `(batch, new_height, new_width, filters)` (channels
+        first: `(batch, filters, new_height, new_width)`).
 
     Example:
 
@@ -73,15 +80,12 @@ class GroupedConv2D(keras.layers.Conv2D):
     """
 
     def __init__(self, filters, kernel_size, implementation="auto",
-                 **kwargs):
-        data_format = kwargs.get("data_format")
-        if data_format not in (None, "channels_last"):
-            raise ValueError(
-                "`data_format` must be 'channels_last' (the package is "
-                f"NHWC only). Received: data_format={data_format!r}"
-            )
-        kwargs["data_format"] = "channels_last"
-        super().__init__(filters, kernel_size, **kwargs)
+                 data_format=None, **kwargs):
+        # Checked here for the package's message (Conv2D's own check
+        # accepts any capitalisation); configs always hold it, as Conv2D's.
+        data_format = standardize_data_format(data_format)
+        super().__init__(filters, kernel_size, data_format=data_format,
+                         **kwargs)
         self.implementation = check_choice(
             "implementation", implementation, _IMPLEMENTATIONS
         )
@@ -110,11 +114,14 @@ class GroupedConv2D(keras.layers.Conv2D):
             return super().convolution_op(inputs, kernel)
         # Keras' grouped layout: input channels [i*C/g, (i+1)*C/g) and
         # output channels [i*F/g, (i+1)*F/g) form group i; the kernel's
-        # input axis already holds one group's width.
+        # input axis already holds one group's width. The kernel's layout
+        # is the same in both data formats; only the inputs' channel axis
+        # moves.
+        axis = channel_axis(self.data_format)
         kh, kw, group_width, filters = kernel.shape
         chunk = self._chunk(group_width)
         slices = self.groups // chunk
-        xs = keras.ops.split(inputs, slices, axis=-1)
+        xs = keras.ops.split(inputs, slices, axis=axis)
         kernels = keras.ops.split(kernel, slices, axis=-1)
         if chunk > 1:
             # Each slice of `chunk` groups becomes one dense convolution
@@ -139,11 +146,11 @@ class GroupedConv2D(keras.layers.Conv2D):
                 strides=list(self.strides),
                 padding=self.padding,
                 dilation_rate=self.dilation_rate,
-                data_format="channels_last",
+                data_format=self.data_format,
             )
             for x, k in zip(xs, kernels)
         ]
-        return keras.ops.concatenate(outputs, axis=-1)
+        return keras.ops.concatenate(outputs, axis=axis)
 
     def get_config(self):
         return {**super().get_config(), "implementation": self.implementation}

@@ -6,6 +6,10 @@ from keras import ops
 from keras_resvariants._validation import check_choice
 from keras_resvariants._validation import check_positive_float
 from keras_resvariants._validation import check_positive_int
+from keras_resvariants.layers._utils import channel_axis
+from keras_resvariants.layers._utils import legacy_config
+from keras_resvariants.layers._utils import spatial_axes
+from keras_resvariants.layers._utils import standardize_data_format
 
 
 @keras.saving.register_keras_serializable(package="keras_resvariants")
@@ -21,9 +25,10 @@ class RGShortcut(keras.layers.Layer):
     affine `gamma * x_hat + beta` (`gamma = 1`, `beta = 0` at init). It has
     no batch statistics, so training and inference behave the same.
 
-    The layer owns a `keras.layers.GroupNormalization(groups, axis=-1,
-    epsilon)` sub-layer: its `gamma` and `beta` are this layer's weights,
-    and `implementation="keras"` calls it directly. The default
+    The layer owns a `keras.layers.GroupNormalization(groups, axis,
+    epsilon)` sub-layer (`axis`: the channel axis of `data_format`): its
+    `gamma` and `beta` are this layer's weights, and
+    `implementation="keras"` calls it directly. The default
     `implementation="fast"` computes the same function with the same
     weights but faster on CPU: per-channel means and variances over the
     spatial axes, pooled per group on the small `(batch, channels)` tensors
@@ -45,11 +50,15 @@ class RGShortcut(keras.layers.Layer):
         implementation: `"fast"` or `"keras"`. Which formulation computes
             the normalisation (same outputs to float32 rounding, same
             weights). Defaults to `"fast"`.
+        data_format: `None`, `"channels_last"` or `"channels_first"`:
+            which axis holds the channels. `None` means
+            `keras.config.image_data_format()`. Defaults to `None`.
         **kwargs: Base `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Call arguments:
         inputs: tensor of shape `(batch, ..., channels)` (typically
-            `(batch, height, width, channels)`).
+            `(batch, height, width, channels)`), or `(batch, channels,
+            ...)` with `data_format="channels_first"`.
 
     Returns:
         Tensor with the shape and dtype of `inputs`.
@@ -62,9 +71,15 @@ class RGShortcut(keras.layers.Layer):
     """
 
     def __init__(
-        self, groups=32, epsilon=1e-5, implementation="fast", **kwargs
+        self,
+        groups=32,
+        epsilon=1e-5,
+        implementation="fast",
+        data_format=None,
+        **kwargs,
     ):
         super().__init__(**kwargs)
+        self.data_format = standardize_data_format(data_format)
         self.groups = check_positive_int("groups", groups)
         self.epsilon = check_positive_float("epsilon", epsilon)
         self.implementation = check_choice(
@@ -72,7 +87,7 @@ class RGShortcut(keras.layers.Layer):
         )
         self.norm = keras.layers.GroupNormalization(
             groups=self.groups,
-            axis=-1,
+            axis=channel_axis(self.data_format),
             epsilon=self.epsilon,
             dtype=self.dtype_policy,
             name="group_norm",
@@ -82,12 +97,14 @@ class RGShortcut(keras.layers.Layer):
         if len(input_shape) < 3:
             raise ValueError(
                 "RGShortcut expects inputs of shape (batch, ..., channels) "
+                "(channels_last) or (batch, channels, ...) (channels_first) "
                 f"with at least one spatial axis. Received: {input_shape}"
             )
-        channels = input_shape[-1]
+        channels = input_shape[channel_axis(self.data_format)]
         if channels is None:
             raise ValueError(
-                "RGShortcut needs a known channel (last) dimension. "
+                "RGShortcut needs a known channel dimension (axis "
+                f"{channel_axis(self.data_format)}, {self.data_format}). "
                 f"Received input shape: {input_shape}"
             )
         if channels % self.groups:
@@ -106,11 +123,17 @@ class RGShortcut(keras.layers.Layer):
     def _fast_group_norm(self, x):
         dtype = x.dtype
         x = ops.cast(x, "float32")
-        spatial = tuple(range(1, len(x.shape) - 1))
-        channels = x.shape[-1]
+        spatial = spatial_axes(self.data_format, len(x.shape))
+        channels = x.shape[channel_axis(self.data_format)]
         per_group = channels // self.groups
-        # Per-example, per-channel moments over the spatial axes: (B, C).
-        mean_c, var_c = ops.moments(x, axes=spatial)
+        # Per-example, per-channel moments over the spatial axes: (B, C),
+        # two-pass (the variance of x - mean), as TensorFlow's moments: the
+        # one-pass E[x^2] - E[x]^2 of some backends (torch) loses every
+        # digit of the variance when the mean is large.
+        mean_c = ops.mean(x, axis=spatial, keepdims=True)
+        var_c = ops.mean(ops.square(x - ops.stop_gradient(mean_c)),
+                         axis=spatial)
+        mean_c = ops.squeeze(mean_c, axis=spatial)
         # Pool per group on the small (B, G, C/G) tensors. With equal counts
         # per channel, the group variance is the mean of the channel
         # variances plus the variance of the channel means.
@@ -129,8 +152,12 @@ class RGShortcut(keras.layers.Layer):
         )
         scale = inv * gamma  # (B, G, C/G)
         shift = beta - mean_g * scale
-        # Back to (B, 1, ..., 1, C) for one fused multiply-add on the map.
-        bshape = (-1,) + (1,) * len(spatial) + (channels,)
+        # Back to (B, 1, ..., 1, C) (channels_first: (B, C, 1, ..., 1)) for
+        # one fused multiply-add on the map.
+        if self.data_format == "channels_last":
+            bshape = (-1,) + (1,) * len(spatial) + (channels,)
+        else:
+            bshape = (-1, channels) + (1,) * len(spatial)
         scale = ops.reshape(scale, bshape)
         shift = ops.reshape(shift, bshape)
         return ops.cast(x * scale + shift, dtype)
@@ -144,4 +171,9 @@ class RGShortcut(keras.layers.Layer):
             "groups": self.groups,
             "epsilon": self.epsilon,
             "implementation": self.implementation,
+            "data_format": self.data_format,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        return super().from_config(legacy_config(config))

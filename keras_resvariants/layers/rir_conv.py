@@ -4,6 +4,9 @@ import keras
 import numpy as np
 
 from keras_resvariants import _validation as v
+from keras_resvariants.layers._utils import channel_axis
+from keras_resvariants.layers._utils import legacy_config
+from keras_resvariants.layers._utils import standardize_data_format
 
 _SHORTCUTS = ("identity", "projection", None)
 _ACTIVATIONS = ("relu", None)
@@ -239,17 +242,24 @@ class RiRConv(keras.layers.Layer):
         activation: `"relu"` or `None`. `None` returns the BatchNorm
             outputs (the pre-activations) of both streams. Defaults to
             `"relu"`.
+        data_format: `None`, `"channels_last"` or `"channels_first"`:
+            which axis holds the channels of both streams (the kernel's
+            layout is the same in both). `None` means
+            `keras.config.image_data_format()`. Defaults to `None`.
         **kwargs: Base `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Call arguments:
         inputs: list `[r, m]` of two 4D tensors `(batch, height, width, C)`
-            with equal batch and spatial dimensions.
+            (`(batch, C, height, width)` with
+            `data_format="channels_first"`) with equal batch and spatial
+            dimensions.
         training: bool. Whether BatchNormalization uses batch statistics.
 
     Returns:
         List `[r', m']` of shapes `(batch, ceil(height / strides),
-        ceil(width / strides), filters_r)` and `(..., filters_m)`: after
-        the ReLU, or before it with `activation=None`.
+        ceil(width / strides), filters_r)` and `(..., filters_m)` (channels
+        first: `(batch, filters_r, ...)`): after the ReLU, or before it
+        with `activation=None`.
 
     Example:
 
@@ -274,9 +284,12 @@ class RiRConv(keras.layers.Layer):
         kernel_initializer="he_normal",
         seed=None,
         activation="relu",
+        data_format=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.data_format = standardize_data_format(data_format)
+        self._axis = channel_axis(self.data_format)
         self.filters_r = v.check_positive_int("filters_r", filters_r)
         self.filters_m = v.check_positive_int("filters_m", filters_m)
         self.kernel_size = v.check_kernel_size("kernel_size", kernel_size)
@@ -302,7 +315,7 @@ class RiRConv(keras.layers.Layer):
                 f"Received: shortcut={self.shortcut!r} with resnet_init=True"
             )
         self.norm = keras.layers.BatchNormalization(
-            axis=-1,
+            axis=self._axis,
             momentum=self.momentum,
             epsilon=self.epsilon,
             dtype=self.dtype_policy,
@@ -325,7 +338,7 @@ class RiRConv(keras.layers.Layer):
                 "`inputs` must be two 4D tensors `[r, m]`. "
                 f"Received: inputs with shapes {r_shape} and {m_shape}"
             )
-        for axis in range(3):
+        for axis in self._batch_and_spatial_axes():
             a, b = r_shape[axis], m_shape[axis]
             if a is not None and b is not None and a != b:
                 raise ValueError(
@@ -333,7 +346,7 @@ class RiRConv(keras.layers.Layer):
                     f"dimensions. Received: inputs with shapes {r_shape} "
                     f"and {m_shape}"
                 )
-        if r_shape[-1] is None or m_shape[-1] is None:
+        if r_shape[self._axis] is None or m_shape[self._axis] is None:
             raise ValueError(
                 "`inputs` must have known channel dimensions. "
                 f"Received: inputs with shapes {r_shape} and {m_shape}"
@@ -342,7 +355,7 @@ class RiRConv(keras.layers.Layer):
 
     def build(self, input_shape):
         r_shape, m_shape = self._stream_shapes(input_shape)
-        channels_r, channels_m = r_shape[-1], m_shape[-1]
+        channels_r, channels_m = r_shape[self._axis], m_shape[self._axis]
         if self.shortcut == "identity" and self.filters_r < channels_r:
             raise ValueError(
                 "`filters_r` must be >= the residual input channels with "
@@ -375,7 +388,7 @@ class RiRConv(keras.layers.Layer):
                 shape=(1, 1, channels_r, self.filters_r),
                 initializer=_seeded_copy(self.kernel_initializer, self.seed, 1),
             )
-        self.norm.build(r_shape[:3] + (filters,))
+        self.norm.build(self._with_channels(r_shape, filters))
 
     def call(self, inputs, training=None):
         if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
@@ -383,17 +396,23 @@ class RiRConv(keras.layers.Layer):
                 "`inputs` must be a list of two 4D tensors `[r, m]`. "
                 f"Received: inputs={inputs!r}"
             )
-        x = keras.ops.concatenate(list(inputs), axis=-1)
+        x = keras.ops.concatenate(list(inputs), axis=self._axis)
         kernel = self.kernel
         if self.shortcut is not None:
             kernel = keras.ops.add(kernel, self._folded_shortcut())
-        y = keras.ops.conv(x, kernel, strides=self.strides, padding="same")
+        # The format is always passed: `ops.conv` would otherwise follow
+        # the global setting, not this layer's.
+        y = keras.ops.conv(x, kernel, strides=self.strides, padding="same",
+                           data_format=self.data_format)
         if self.use_bias:
-            y = keras.ops.add(y, self.bias)
+            bias = self.bias
+            if self.data_format == "channels_first":
+                bias = keras.ops.reshape(bias, (-1, 1, 1))
+            y = keras.ops.add(y, bias)
         y = self.norm(y, training=training)
         if self.activation == "relu":
             y = keras.ops.relu(y)
-        r, m = keras.ops.split(y, [self.filters_r], axis=-1)
+        r, m = keras.ops.split(y, [self.filters_r], axis=self._axis)
         return [r, m]
 
     def _folded_shortcut(self):
@@ -422,8 +441,20 @@ class RiRConv(keras.layers.Layer):
         def down(size):
             return None if size is None else -(-size // self.strides)
 
-        spatial = (r_shape[0], down(r_shape[1]), down(r_shape[2]))
-        return [spatial + (self.filters_r,), spatial + (self.filters_m,)]
+        spatial_axes = self._batch_and_spatial_axes()[1:]
+        shape = list(r_shape)
+        for axis in spatial_axes:
+            shape[axis] = down(shape[axis])
+        return [self._with_channels(shape, self.filters_r),
+                self._with_channels(shape, self.filters_m)]
+
+    def _batch_and_spatial_axes(self):
+        return (0, 1, 2) if self.data_format == "channels_last" else (0, 2, 3)
+
+    def _with_channels(self, shape, channels):
+        shape = list(shape)
+        shape[self._axis] = channels
+        return tuple(shape)
 
     def get_config(self):
         return {
@@ -442,4 +473,9 @@ class RiRConv(keras.layers.Layer):
             ),
             "seed": self.seed,
             "activation": self.activation,
+            "data_format": self.data_format,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        return super().from_config(legacy_config(config))

@@ -9,6 +9,10 @@ from keras import ops
 from keras_resvariants._validation import check_choice
 from keras_resvariants._validation import check_int
 from keras_resvariants._validation import check_unit_interval
+from keras_resvariants.layers._utils import channel_axis
+from keras_resvariants.layers._utils import channel_broadcast_shape
+from keras_resvariants.layers._utils import legacy_config
+from keras_resvariants.layers._utils import standardize_data_format
 
 # `numpy.random.RandomState` accepts seeds in [0, 2**32 - 1].
 _MAX_SEED = 2**32 - 1
@@ -82,11 +86,15 @@ class RoRAdd(keras.layers.Layer):
             from Python's `random` and stored in the config).
         gate_seed: int >= 0 or `None`. Seed of the training gates. `None`
             (the default) follows Keras' global seed.
+        data_format: `None`, `"channels_last"` or `"channels_first"`:
+            which axis holds the channels (the mask's axis). `None` means
+            `keras.config.image_data_format()`. Defaults to `None`.
         **kwargs: Base `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Call arguments:
         inputs: list `[shortcut, residual]` of two tensors of the same
-            shape `(batch, ..., channels)`.
+            shape `(batch, ..., channels)` (`(batch, channels, ...)` with
+            `data_format="channels_first"`).
         training: bool. Whether to draw drop-layer gates (training) or use
             their expectation (inference). Defaults to `None` (inference
             unless an outer layer is training).
@@ -113,9 +121,11 @@ class RoRAdd(keras.layers.Layer):
         scale_at="inference",
         seed=None,
         gate_seed=None,
+        data_format=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.data_format = standardize_data_format(data_format)
         self.represent_ratio = check_unit_interval(
             "represent_ratio", represent_ratio
         )
@@ -149,11 +159,12 @@ class RoRAdd(keras.layers.Layer):
 
     def build(self, input_shape):
         shortcut_shape, residual_shape = _check_two_shapes(input_shape)
-        channels = shortcut_shape[-1]
+        channels = shortcut_shape[channel_axis(self.data_format)]
         if channels is None:
             raise ValueError(
-                "RoRAdd needs a known channel (last) dimension. Received "
-                f"input shapes: {shortcut_shape}, {residual_shape}"
+                "RoRAdd needs a known channel dimension (axis "
+                f"{channel_axis(self.data_format)}, {self.data_format}). "
+                f"Received input shapes: {shortcut_shape}, {residual_shape}"
             )
         split = _represent_split(self.represent_ratio, self.seed, channels)
         mask = np.ones((channels,), "float32")
@@ -188,6 +199,11 @@ class RoRAdd(keras.layers.Layer):
         shortcut, residual = inputs
         dtype = shortcut.dtype
         m = self.refine_mask  # (C,) float32: 1 = Refine, 0 = Represent
+        if self.data_format == "channels_first":
+            # (C, 1, ..., 1): broadcasts over the spatial axes that follow
+            # the channels. channels_last broadcasts the (C,) vector as is.
+            m = ops.reshape(m, channel_broadcast_shape(
+                self.data_format, len(shortcut.shape), m.shape[0])[1:])
         p = self.drop_rate
         # y = m*(x + g*F) + (1-m)*F = m*x + (1 - m*(1-g))*F. The per-channel
         # coefficient vectors are computed on (C,) (or (B, 1, .., C) in
@@ -246,7 +262,12 @@ class RoRAdd(keras.layers.Layer):
             "scale_at": self.scale_at,
             "seed": self.seed,
             "gate_seed": self.gate_seed,
+            "data_format": self.data_format,
         }
+
+    @classmethod
+    def from_config(cls, config):
+        return super().from_config(legacy_config(config))
 
 
 def _represent_split(represent_ratio, seed, channels):

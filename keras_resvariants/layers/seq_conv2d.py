@@ -6,6 +6,9 @@ import keras
 import numpy as np
 
 from keras_resvariants import _validation as v
+from keras_resvariants.layers._utils import channel_axis
+from keras_resvariants.layers._utils import legacy_config
+from keras_resvariants.layers._utils import standardize_data_format
 
 ops = keras.ops
 
@@ -105,12 +108,19 @@ def _split_sizes(x, sizes, axis=-1):
     return ops.split(x, points, axis=axis)
 
 
-def _conv(x, kernel):
-    return ops.conv(x, kernel, strides=1, padding="same")
+def _conv(x, kernel, data_format):
+    # The format is always passed: `ops.conv` would otherwise follow the
+    # global setting, not the layer's.
+    return ops.conv(x, kernel, strides=1, padding="same",
+                    data_format=data_format)
 
 
-def _pointwise(x, kernel):
-    """1x1 convolution with a `(1, 1, c, n)` kernel, as a matmul."""
+def _pointwise(x, kernel, data_format):
+    """1x1 convolution with a `(1, 1, c, n)` kernel: a matmul over the
+    last axis in channels_last, a 1x1 convolution in channels_first (where
+    the channels are not the minor axis)."""
+    if data_format == "channels_first":
+        return _conv(x, kernel, data_format)
     c, n = kernel.shape[2], kernel.shape[3]
     y = ops.matmul(ops.reshape(x, (-1, c)), ops.reshape(kernel, (c, n)))
     return ops.reshape(y, tuple(ops.shape(x)[:-1]) + (n,))
@@ -220,17 +230,25 @@ class SeqConv2D(keras.layers.Layer):
             follows Keras' global seed (`keras.utils.set_random_seed`):
             every group's kernel and the dropout generator draw their own
             seeds from it.
+        data_format: `None`, `"channels_last"` or `"channels_first"`:
+            which axis holds the channels that the groups slice, window
+            and concatenate (the kernels' layout is the same in both).
+            `None` means `keras.config.image_data_format()`. Defaults to
+            `None`.
         **kwargs: Base `keras.layers.Layer` arguments (`name`, `dtype`, ...).
 
     Call arguments:
-        inputs: a 4D NHWC tensor `x`, or a list `[x, shortcut]` where
-            `shortcut` has `filters` channels and the spatial shape of `x`.
+        inputs: a 4D NHWC tensor `x` (NCHW with
+            `data_format="channels_first"`), or a list `[x, shortcut]`
+            where `shortcut` has `filters` channels and the spatial shape
+            of `x`.
         training: bool. Batch statistics and dropout in training; moving
             statistics and no dropout otherwise.
 
     Returns:
         `[raw, act]`, two tensors of shape `(batch, height, width,
-        filters)`, or only `act` when `return_raw=False`.
+        filters)` (channels first: `(batch, filters, height, width)`), or
+        only `act` when `return_raw=False`.
 
     Example:
 
@@ -258,9 +276,12 @@ class SeqConv2D(keras.layers.Layer):
         epsilon=1e-5,
         kernel_initializer=None,
         seed=None,
+        data_format=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.data_format = standardize_data_format(data_format)
+        self._axis = channel_axis(self.data_format)
         self.filters = v.check_positive_int("filters", filters)
         self.group_width = v.check_positive_int("group_width", group_width)
         if self.filters % self.group_width:
@@ -331,14 +352,17 @@ class SeqConv2D(keras.layers.Layer):
                 f"shapes {shapes}"
             )
         x_shape = shapes[0]
-        if len(x_shape) != 4 or x_shape[-1] is None:
+        if len(x_shape) != 4 or x_shape[self._axis] is None:
+            layout = ("(batch, height, width, channels)"
+                      if self.data_format == "channels_last"
+                      else "(batch, channels, height, width)")
             raise ValueError(
-                "`inputs` must be 4D (batch, height, width, channels) with "
+                f"`inputs` must be 4D {layout} ({self.data_format}) with "
                 f"a known channel count. Received: inputs.shape={x_shape}"
             )
         shortcut_shape = shapes[1] if len(shapes) == 2 else None
         if shortcut_shape is not None:
-            expected = (x_shape[0], x_shape[1], x_shape[2], self.filters)
+            expected = self._with_channels(x_shape, self.filters)
             if len(shortcut_shape) != 4 or not all(
                 a is None or b is None or a == b
                 for a, b in zip(shortcut_shape, expected)
@@ -353,7 +377,7 @@ class SeqConv2D(keras.layers.Layer):
 
     def build(self, input_shape):
         x_shape, _ = self._split_shapes(input_shape)
-        c_in = int(x_shape[-1])
+        c_in = int(x_shape[self._axis])
         window = c_in if isinstance(self.window, str) else self.window
         plan = _make_plan(c_in, self.filters, self.group_width, window)
         self._plan = plan
@@ -455,8 +479,13 @@ class SeqConv2D(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape):
         x_shape, _ = self._split_shapes(input_shape)
-        shape = (x_shape[0], x_shape[1], x_shape[2], self.filters)
+        shape = self._with_channels(x_shape, self.filters)
         return [shape, shape] if self.return_raw else shape
+
+    def _with_channels(self, shape, channels):
+        shape = list(shape)
+        shape[self._axis] = channels
+        return tuple(shape)
 
     # ------------------------------------------------------------------
     # Forward pass.
@@ -503,13 +532,14 @@ class SeqConv2D(keras.layers.Layer):
         gamma, beta, mean, var = params
         z = ops.cast(z, self._stat_dtype)
         if mean is None:
-            mean, var = ops.moments(z, axes=[0, 1, 2])
+            axes = [0, 1, 2] if self._axis == -1 else [0, 2, 3]
+            mean, var = ops.moments(z, axes=axes)
             stats.append((mean, var))
         y = ops.batch_normalization(
             z,
             mean,
             var,
-            axis=-1,
+            axis=self._axis,
             offset=beta,
             scale=gamma,
             epsilon=self.epsilon,
@@ -568,10 +598,12 @@ class SeqConv2D(keras.layers.Layer):
     def _forward_fast(self, x, shortcut, training):
         plan = self._plan
         g, k = plan.groups, plan.k
+        fmt, axis = self.data_format, self._axis
         bn = self._bn_parts(self._bn, training)
         stats, reduce_stats = [], []
         shortcuts = (
-            [None] * g if shortcut is None else _split_sizes(shortcut, [k] * g)
+            [None] * g if shortcut is None
+            else _split_sizes(shortcut, [k] * g, axis=axis)
         )
         if self.bottleneck:
             reduce_bn = self._bn_parts(self._reduce_bn, training)
@@ -585,16 +617,16 @@ class SeqConv2D(keras.layers.Layer):
         raws, acts = [], []
         # `acc` holds the pre-activations (before the spatial conv's BN for
         # basic, before the 1x1's BN for bottleneck) of groups i .. i+n-1.
-        acc = feed(x, x_piece)
+        acc = feed(x, x_piece, fmt)
         for i in range(g):
-            width = acc.shape[-1]
+            width = acc.shape[axis]
             if width > k:
-                pre, acc = _split_sizes(acc, [k, width - k])
+                pre, acc = _split_sizes(acc, [k, width - k], axis=axis)
             else:
                 pre, acc = acc, None
             if self.bottleneck:
                 hidden = self._bn_relu(pre, reduce_bn[i], reduce_stats)
-                z = _conv(hidden, spatial[i])
+                z = _conv(hidden, spatial[i], fmt)
             else:
                 z = pre
             if shortcuts[i] is not None:
@@ -603,12 +635,12 @@ class SeqConv2D(keras.layers.Layer):
             raws.append(z)
             acts.append(a)
             if plan.reach[i] > i:
-                acc = _accumulate(acc, feed(a, next(feed_pieces)))
+                acc = _accumulate(acc, feed(a, next(feed_pieces), fmt), axis)
         if training:
             self._update_moving(self._bn, stats)
             if self.bottleneck:
                 self._update_moving(self._reduce_bn, reduce_stats)
-        return _concat(raws), _concat(acts)
+        return _concat(raws, axis), _concat(acts, axis)
 
     def _forward_loop(self, x, shortcut, training):
         """Straightforward per-group loop over the paper's math (Eq. 1-5).
@@ -619,10 +651,12 @@ class SeqConv2D(keras.layers.Layer):
         """
         plan = self._plan
         g, k = plan.groups, plan.k
+        fmt, axis = self.data_format, self._axis
         bn = self._bn_parts(self._bn, training)
         stats, reduce_stats = [], []
         shortcuts = (
-            [None] * g if shortcut is None else _split_sizes(shortcut, [k] * g)
+            [None] * g if shortcut is None
+            else _split_sizes(shortcut, [k] * g, axis=axis)
         )
         if self.bottleneck:
             reduce_bn = self._bn_parts(self._reduce_bn, training)
@@ -633,20 +667,24 @@ class SeqConv2D(keras.layers.Layer):
         pieces = [(0, x)]  # (first stream channel, tensor)
         raws, acts = [], []
         for i in range(g):
-            view = _stream_view(pieces, plan.lows[i], plan.highs[i])
+            view = _stream_view(pieces, plan.lows[i], plan.highs[i], axis)
             if training and self.dropout > 0:
+                # One draw per (sample, channel), broadcast over H and W.
+                noise_shape = self._with_channels(
+                    (ops.shape(view)[0], 1, 1, 1), view.shape[axis]
+                )
                 view = keras.random.dropout(
                     view,
                     self.dropout,
-                    noise_shape=(ops.shape(view)[0], 1, 1, view.shape[-1]),
+                    noise_shape=noise_shape,
                     seed=self._seed_generator,
                 )
             if self.bottleneck:
-                u = _pointwise(view, first[i])
+                u = _pointwise(view, first[i], fmt)
                 hidden = self._bn_relu(u, reduce_bn[i], reduce_stats)
-                z = _conv(hidden, spatial[i])
+                z = _conv(hidden, spatial[i], fmt)
             else:
-                z = _conv(view, first[i])
+                z = _conv(view, first[i], fmt)
             if shortcuts[i] is not None:
                 z = z + shortcuts[i]
             a = self._bn_relu(z, bn[i], stats)
@@ -657,7 +695,7 @@ class SeqConv2D(keras.layers.Layer):
             self._update_moving(self._bn, stats)
             if self.bottleneck:
                 self._update_moving(self._reduce_bn, reduce_stats)
-        return _concat(raws), _concat(acts)
+        return _concat(raws, axis), _concat(acts, axis)
 
     def get_config(self):
         config = super().get_config()
@@ -680,9 +718,14 @@ class SeqConv2D(keras.layers.Layer):
                     else keras.initializers.serialize(self.kernel_initializer)
                 ),
                 "seed": self.seed,
+                "data_format": self.data_format,
             }
         )
         return config
+
+    @classmethod
+    def from_config(cls, config):
+        return super().from_config(legacy_config(config))
 
 
 
@@ -712,35 +755,40 @@ def _get_initializer(name, identifier):
     return initializer
 
 
-def _stream_view(pieces, low, high):
-    """Channels `[low, high)` of the concatenation of `pieces`."""
+def _stream_view(pieces, low, high, axis=-1):
+    """Channels `[low, high)` of the concatenation of `pieces` along the
+    channel axis `axis` (-1 or 1)."""
     parts = []
     for start, tensor in pieces:
-        end = start + tensor.shape[-1]
+        end = start + tensor.shape[axis]
         lo, hi = max(low, start), min(high, end)
         if lo >= hi:
             continue
         if lo == start and hi == end:
             parts.append(tensor)
-        else:
+        elif axis == -1:
             parts.append(tensor[..., lo - start : hi - start])
-    return _concat(parts)
+        else:
+            parts.append(tensor[:, lo - start : hi - start])
+    return _concat(parts, axis)
 
 
-def _accumulate(acc, update):
+def _accumulate(acc, update, axis=-1):
     """Adds `update` to `acc` where both cover the same leading groups;
     either may extend further."""
     if acc is None:
         return update
-    a, u = acc.shape[-1], update.shape[-1]
+    a, u = acc.shape[axis], update.shape[axis]
     if a == u:
         return acc + update
     if a > u:
-        head, tail = _split_sizes(acc, [u, a - u])
-        return ops.concatenate([head + update, tail], axis=-1)
-    head, tail = _split_sizes(update, [a, u - a])
-    return ops.concatenate([acc + head, tail], axis=-1)
+        head, tail = _split_sizes(acc, [u, a - u], axis=axis)
+        return ops.concatenate([head + update, tail], axis=axis)
+    head, tail = _split_sizes(update, [a, u - a], axis=axis)
+    return ops.concatenate([acc + head, tail], axis=axis)
 
 
-def _concat(tensors):
-    return tensors[0] if len(tensors) == 1 else ops.concatenate(tensors, -1)
+def _concat(tensors, axis=-1):
+    if len(tensors) == 1:
+        return tensors[0]
+    return ops.concatenate(tensors, axis)

@@ -8,6 +8,8 @@ hyperparameters, and every registered network is picked up by the tests.
 import fnmatch
 import inspect
 
+import keras
+
 from keras_resvariants import _catalog as catalog
 from keras_resvariants._catalog import ArchEntry
 from keras_resvariants.models._builder import build_model
@@ -58,9 +60,11 @@ Args:
         checked before any weight is assigned. Defaults to `None`.
     input_tensor: optional Keras tensor (output of `keras.Input()` or of
         a preceding layer) to use as the image input.
-    input_shape: optional `(height, width, channels)`. Defaults to
-        `({size}, {size}, 3)` with `include_top=True` and
-        `(None, None, 3)` without, or the weights' shape with a tag.
+    input_shape: optional `(height, width, channels)`, or `(channels,
+        height, width)` when `keras.config.image_data_format()` is
+        `"channels_first"`. Defaults to `({size}, {size}, 3)` with
+        `include_top=True` and `(None, None, 3)` without (in the data
+        format), or the weights' shape with a tag.
         Height and width must be None or at least {min_size} (the
         network's total stride); any channel count works. With a tag the
         channels must be the weights', and with `include_top=True` the
@@ -153,8 +157,13 @@ def register_arch(key, public_name, factory, *, family, paper, table,
             if classes is None:
                 classes = record.classes
             if input_shape is None and input_tensor is None:
-                input_shape = (tuple(record.input_shape) if include_top
-                               else (None, None, record.input_shape[-1]))
+                height, width, channels = record.input_shape
+                if not include_top:
+                    height = width = None
+                input_shape = (
+                    (channels, height, width)
+                    if keras.config.image_data_format() == "channels_first"
+                    else (height, width, channels))
             weights = record
         if classes is None:
             classes = 1000

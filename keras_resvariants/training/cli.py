@@ -5,6 +5,8 @@ import shlex
 import sys
 
 from keras_resvariants import recipes as recipes_lib
+from keras_resvariants._cli_args import add_data_arguments
+from keras_resvariants._cli_args import add_distribution_arguments
 from keras_resvariants._cli_args import parse_key_value
 from keras_resvariants._cli_args import parse_number
 
@@ -53,10 +55,7 @@ def add_subcommand(subparsers):
     p.add_argument("--model", default="resnet_20",
                    help="registry name, see keras_resvariants.list_models() "
                         "(default: resnet_20)")
-    p.add_argument("--dataset", default="fashion_mnist",
-                   choices=("fashion_mnist", "cifar10", "cifar100",
-                            "imagenet2012"),
-                   help="default: fashion_mnist (local IDX files)")
+    add_data_arguments(p)
     p.add_argument("--recipe", default="auto",
                    choices=("auto",) + tuple(recipes_lib.list_recipes()),
                    help="'auto' = the paper recipe of the model's family "
@@ -74,8 +73,6 @@ def add_subcommand(subparsers):
     p.add_argument("--weight-decay-scope", choices=("all", "kernels"),
                    help="decay every trainable variable (all) or conv and "
                         "dense kernels only (default: the recipe's)")
-    p.add_argument("--train-subset", type=int,
-                   help="train on the first N training images")
     p.add_argument("--test-subset", type=int,
                    help="evaluate on the first N test images")
     p.add_argument("--validation-split", type=parse_validation_split,
@@ -101,15 +98,8 @@ def add_subcommand(subparsers):
     p.add_argument("--output", default=None,
                    help="output directory (default: "
                         "runs/MODEL-DATASET-RECIPE)")
-    p.add_argument("--data-dir", help="dataset directory (tfds data_dir, "
-                                      "or the Fashion-MNIST IDX files)")
-    p.add_argument("--download", action="store_true",
-                   help="let tensorflow-datasets download")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--distribution", default="auto",
-                   choices=("auto", "none", "mirrored", "data_parallel"))
-    p.add_argument("--logical-cpus", type=int,
-                   help="split the CPU into N devices (testing)")
+    add_distribution_arguments(p)
     p.add_argument("--coordinator", dest="coordinator_address",
                    help="HOST:PORT of process 0 (JAX multi-process)")
     p.add_argument("--num-processes", type=int)

@@ -5,6 +5,8 @@ import json
 import sys
 
 from keras_resvariants import recipes as recipes_lib
+from keras_resvariants._cli_args import add_data_arguments
+from keras_resvariants._cli_args import add_distribution_arguments
 from keras_resvariants._cli_args import parse_key_value
 from keras_resvariants._cli_args import parse_number
 from keras_resvariants._cli_args import parse_value
@@ -52,10 +54,7 @@ def add_subcommand(subparsers):
     p.add_argument("--family", required=True, choices=tuple(FAMILIES),
                    help="model family, as list_models(family=...) groups "
                         "them")
-    p.add_argument("--dataset", default="fashion_mnist",
-                   choices=("fashion_mnist", "cifar10", "cifar100",
-                            "imagenet2012"),
-                   help="default: fashion_mnist (local IDX files)")
+    add_data_arguments(p)
     p.add_argument("--tuner", default="random",
                    choices=("random", "bayesian", "hyperband", "grid"),
                    help="default: random")
@@ -63,8 +62,6 @@ def add_subcommand(subparsers):
                    help="trials to run at most (default: 10)")
     p.add_argument("--epochs", type=int, default=1,
                    help="epochs per trial; Hyperband's maximum (default: 1)")
-    p.add_argument("--train-subset", type=int,
-                   help="train on the first N training images")
     p.add_argument("--validation-split", type=parse_number, default=0.1,
                    help="fraction (0.1) or count (1000) of training images "
                         "held out for the objective (default: 0.1)")
@@ -82,13 +79,7 @@ def add_subcommand(subparsers):
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", required=False,
                    help="output directory (default: runs/tune-FAMILY-DATASET)")
-    p.add_argument("--data-dir", help="dataset directory")
-    p.add_argument("--download", action="store_true",
-                   help="let tensorflow-datasets download")
-    p.add_argument("--distribution", default="auto",
-                   choices=("auto", "none", "mirrored", "data_parallel"))
-    p.add_argument("--logical-cpus", type=int,
-                   help="split the CPU into N devices (testing)")
+    add_distribution_arguments(p)
     p.add_argument("--executions-per-trial", type=int, default=1)
     p.add_argument("--run-eagerly", action="store_true",
                    help="no graph tracing (faster for tiny smoke searches)")

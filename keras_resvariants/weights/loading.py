@@ -207,21 +207,31 @@ def load_pretrained(model, weights, *, _image=None):
     return load_head
 
 
-def check_input_shape(record, shape, *, include_top):
-    """Raises `ValueError` unless `(height, width, channels)` fits the
-    weights: same channels; with the head, also the same height and width.
+def check_input_shape(record, shape, *, include_top, data_format=None):
+    """Raises `ValueError` unless `shape` fits the weights: same channels;
+    with the head, also the same height and width. `shape` is in
+    `data_format` (default `keras.config.image_data_format()`); the
+    record's `input_shape` is `(height, width, channels)`.
     """
+    data_format = data_format or keras.config.image_data_format()
     shape = tuple(shape)
     expected = tuple(record.input_shape)
-    if shape[-1] != expected[-1]:
+    if data_format == "channels_first":
+        channels, size = shape[0], shape[1:]
+        shown = (expected[-1], *expected[:2])
+    else:
+        channels, size = shape[-1], shape[:2]
+        shown = expected
+    if channels != expected[-1]:
         raise ValueError(
             f"`input_shape` must have {expected[-1]} channel(s) to use "
             f"`weights`={record.name!r}, which were trained on "
-            f"{expected} inputs. Received: input_shape={shape!r}"
+            f"{shown} inputs ({data_format}). Received: "
+            f"input_shape={shape!r}"
         )
-    if include_top and shape[:2] != expected[:2]:
+    if include_top and tuple(size) != tuple(expected[:2]):
         raise ValueError(
-            f"`input_shape` must be {expected!r} to use "
+            f"`input_shape` must be {shown!r} ({data_format}) to use "
             f"`weights`={record.name!r} with `include_top=True` (use "
             "`include_top=False` for another size). Received: "
             f"input_shape={shape!r}"

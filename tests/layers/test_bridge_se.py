@@ -65,7 +65,7 @@ def test_matches_reference(shape, reduction):
 
 
 def test_parameter_count_matches_spec():
-    # architecture.md §4.1: 162 for C = 32 and 580 for C = 64 (r = 16).
+    # docs/design.md#res_se: 162 for C = 32 and 580 for C = 64 (r = 16).
     for channels, expected in [(32, 162), (64, 580)]:
         layer = BridgeSE()
         layer.build((None, 4, 4, channels))

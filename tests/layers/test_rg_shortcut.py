@@ -92,7 +92,7 @@ def test_parameters_are_two_per_channel_and_keras_group_norm():
     for channels, groups in [(16, 4), (32, 32), (64, 8)]:
         layer = RGShortcut(groups=groups)
         layer.build((None, 4, 4, channels))
-        # architecture.md §3.1: 2C parameters (gamma and beta).
+        # docs/design.md#rgs: 2C parameters (gamma and beta).
         assert count_trainable(layer) == 2 * channels
         assert isinstance(layer.norm, keras.layers.GroupNormalization)
         assert layer.norm.groups == groups and layer.norm.axis == -1

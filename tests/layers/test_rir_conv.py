@@ -258,7 +258,7 @@ def test_seeds_of_kernel_and_projection():
 
 
 def _param_formula(c_r, c_m, f_r, f_m, k, shortcut, use_bias):
-    # architecture.md §5.2 (+ bias, + projection).
+    # docs/design.md#rir (+ bias, + projection).
     total = k * k * (c_r + c_m) * (f_r + f_m) + 2 * (f_r + f_m)
     if use_bias:
         total += f_r + f_m

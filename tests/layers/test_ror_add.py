@@ -147,7 +147,7 @@ def test_split_is_the_numpy_draw_and_seed_dependent():
 
 
 def test_represent_count_matches_spec_table():
-    # architecture.md §2.4: ratio 0.05 gives 3/6/13 for C = 64/128/256.
+    # docs/design.md#ror: ratio 0.05 gives 3/6/13 for C = 64/128/256.
     for channels, expected in [(64, 3), (128, 6), (256, 13)]:
         layer = RoRAdd(represent_ratio=0.05, seed=0)
         layer.build([(None, 2, 2, channels), (None, 2, 2, channels)])

@@ -1,7 +1,7 @@
 """One network per family, end to end: forward, gradients, mixed precision,
 a training step with `fit`, and `.keras` reload in a fresh process.
 
-Runs on every backend (the JAX run is launched by tests/test_jax_backend.py).
+Runs on every backend (the JAX and torch runs are launched by tests/test_other_backends.py).
 """
 
 import keras

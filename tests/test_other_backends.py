@@ -1,8 +1,11 @@
-"""Runs the layer tests and a per-family model check under JAX.
+"""Runs the layer tests and a per-family model check under JAX and torch.
 
 TensorFlow is the default backend; every layer and builder must also run on
-JAX (the GPU machines have JAX and no TensorFlow). The backend is fixed at
-import, so this runs pytest in a fresh interpreter with KERAS_BACKEND=jax.
+JAX (the GPU machines have JAX and no TensorFlow) and on PyTorch, as
+keras.applications do. The backend is fixed at import, so this runs pytest
+in a fresh interpreter with `KERAS_BACKEND=jax` or `torch` (skipped when
+that backend is not installed; `.ci/run` installs both, torch as the CPU
+build).
 """
 
 import os
@@ -19,27 +22,33 @@ from tests.testing import REPO_ROOT
 # long serial job at the end of the suite.
 _SMOKE = "tests/models/test_families_smoke.py"
 # channels_first: the layers (tests/layers/test_channels_first.py, above)
-# and one network against its channels_last twin (SeqConv's slicing,
-# windows and grouped convs; every family's on TensorFlow, whose oneDNN
-# CPU kernels run NCHW). A network costs JAX seconds of compilation per
-# op shape, so one test.
+# and one network against its channels_last twin (Keras' own layers in
+# NCHW around BridgeSE; every family's on TensorFlow, whose oneDNN CPU
+# kernels run NCHW). A network costs JAX seconds of compilation per op
+# shape, so one small one.
 _CHANNELS_FIRST = "tests/models/test_channels_first_applications.py"
-JAX_TEST_FILES = sorted(
+BACKEND_TEST_FILES = sorted(
     f"tests/layers/{name}"
     for name in os.listdir(os.path.join(REPO_ROOT, "tests", "layers"))
     if name.startswith("test_") and name.endswith(".py")
 ) + [f"{_SMOKE}::test_fit_step_and_gradients",
      f"{_SMOKE}::test_every_family_reloads_bit_exactly_in_a_fresh_process",
      f"{_SMOKE}::test_mixed_precision_is_finite",
-     f"{_CHANNELS_FIRST}::test_notop_one_channel_any_size[seqconv]"]
+     f"{_CHANNELS_FIRST}::test_notop_one_channel_any_size[res_se]"]
+
+
+BACKENDS = ("jax", "torch")
+# The module each backend needs.
+_BACKEND_MODULES = {"jax": "jax", "torch": "torch"}
 
 
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow",
                     reason="launched from the default-backend run only")
-@pytest.mark.parametrize("path", JAX_TEST_FILES)
-def test_passes_on_jax(path):
-    pytest.importorskip("jax")
-    env = dict(os.environ, KERAS_BACKEND="jax")
+@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("path", BACKEND_TEST_FILES)
+def test_passes_on_backend(backend, path):
+    pytest.importorskip(_BACKEND_MODULES[backend])
+    env = dict(os.environ, KERAS_BACKEND=backend)
     result = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
          "-p", "no:xdist", path],
