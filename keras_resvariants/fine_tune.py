@@ -124,31 +124,25 @@ def build_fine_tune_model(name, weights, classes, input_shape=None, *,
                         dropout=dropout, name=f"{base.name}_fine_tune")
 
 
-def _sublayers(layer):
-    """The layers inside `layer`, depth first: a model's layers and any
-    layer (or list of layers) a layer holds as an attribute."""
+def _sublayers(layer, seen=None):
+    """The layers inside `layer`, depth first, each once: a model's layers
+    and any layer (or list of layers) a layer holds as an attribute."""
+    seen = set() if seen is None else seen
     children = list(layer.layers) if isinstance(layer, keras.Model) else []
     for value in vars(layer).values():
         values = value if isinstance(value, (list, tuple)) else [value]
-        children += [v for v in values if isinstance(v, keras.layers.Layer)
-                     and v is not layer]
-    seen = set()
+        children += [v for v in values if isinstance(v, keras.layers.Layer)]
     for child in children:
-        if id(child) not in seen:
+        if child is not layer and id(child) not in seen:
             seen.add(id(child))
             yield child
-            yield from _sublayers(child)
+            yield from _sublayers(child, seen)
 
 
 def batch_norm_layers(model):
     """Every `BatchNormalization` layer of `model`, nested ones included."""
-    found, seen = [], set()
-    for layer in _sublayers(model):
-        if isinstance(layer, keras.layers.BatchNormalization) and id(
-                layer) not in seen:
-            seen.add(id(layer))
-            found.append(layer)
-    return found
+    return [layer for layer in _sublayers(model)
+            if isinstance(layer, keras.layers.BatchNormalization)]
 
 
 def freeze_base(model, base=None):
