@@ -1,4 +1,5 @@
-"""Multiply-accumulate counts of conv and dense layers (the papers' FLOPs).
+"""Model costs: parameter counts, and multiply-accumulate counts of conv
+and dense layers (the papers' FLOPs).
 
 The papers' FLOPs are multiply-accumulates of convolutions and fully
 connected layers (docs/design.md); normalisation, activations, pooling and
@@ -13,6 +14,22 @@ import math
 import keras
 
 from keras_resvariants import layers as L
+
+
+def count_parameters(model):
+    """Parameter counts of a built model (or layer), as the papers count
+    them: every weight's size; `trainable` is the papers' number.
+
+    Returns:
+        `{"trainable": int, "non_trainable": int, "total": int}`.
+    """
+    def size(weights):
+        return int(sum(math.prod(w.shape) for w in weights))
+
+    trainable = size(model.trainable_weights)
+    non_trainable = size(model.non_trainable_weights)
+    return {"trainable": trainable, "non_trainable": non_trainable,
+            "total": trainable + non_trainable}
 
 
 def count_macs(model):

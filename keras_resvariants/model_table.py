@@ -6,9 +6,8 @@ and MACs next to the paper's figures.
 
 import sys
 
-import numpy as np
-
 from keras_resvariants.macs import count_macs
+from keras_resvariants.macs import count_parameters
 from keras_resvariants.models import list_models
 from keras_resvariants.models import model_info
 from keras_resvariants.models._registry import get_builder
@@ -20,7 +19,7 @@ def rows():
         size = info["default_input_shape"][0]
         classes = info["params_classes"]
         model = get_builder(key)(input_shape=(size, size, 3), classes=classes)
-        params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+        params = count_parameters(model)["trainable"]
         yield info, classes, size, params, count_macs(model)
 
 

@@ -42,7 +42,9 @@ import keras
 import numpy as np
 
 from keras_resvariants import data as data_lib
+from keras_resvariants import recipes
 from keras_resvariants import runs
+from keras_resvariants.macs import count_parameters
 from keras_resvariants.models import get_builder
 from keras_resvariants.models import model_info
 from keras_resvariants.preprocessing import Preprocessing
@@ -66,10 +68,9 @@ def file_names(arch, tag):
 def run_hyperparameters(run_config, accepted):
     """The builder hyperparameters a `resvariants train` run used: the
     recipe's `model_kwargs` the network accepts, then the run's own."""
-    recipe_kwargs = (run_config.get("recipe") or {}).get("model_kwargs") or {}
-    out = {k: val for k, val in dict(recipe_kwargs).items() if k in accepted}
-    out.update(run_config.get("model_kwargs") or {})
-    return out
+    return recipes.model_arguments(
+        (run_config.get("recipe") or {}).get("model_kwargs"),
+        run_config.get("model_kwargs"), accepted)
 
 
 def publish(run_dir, tag, *, output=None, records=None, checkpoint="auto",
@@ -406,12 +407,12 @@ def _run_metrics(metrics):
 
 
 def _params(model, info, hyperparameters, builder):
-    trainable = int(sum(np.prod(w.shape) for w in model.trainable_weights))
+    counts = count_parameters(model)
     out = {
         "builder": info["builder"],
         "paper": f"{info['paper']} ({info['table']})",
-        "total": int(model.count_params()),
-        "trainable": trainable,
+        "total": counts["total"],
+        "trainable": counts["trainable"],
         "paper_params": info["paper_params"],
         "spec_params": info["params"],
         "spec_classes": info["params_classes"],
@@ -427,7 +428,7 @@ def _params(model, info, hyperparameters, builder):
         return out
     size = info["default_input_shape"]
     reference = builder(input_shape=size, classes=info["params_classes"])
-    ref = int(sum(np.prod(w.shape) for w in reference.trainable_weights))
+    ref = count_parameters(reference)["trainable"]
     verdict = "matches" if ref == info["params"] else "DIFFERS from"
     out["paper_config_trainable"] = ref
     out["check"] = (
@@ -436,7 +437,8 @@ def _params(model, info, hyperparameters, builder):
         f"{info['params']:,}"
         + (f" (paper: {info['paper_params']})" if info["paper_params"]
            else "")
-        + f"; these weights: {trainable:,} ({tuple(model.input.shape[1:])} "
+        + f"; these weights: {counts['trainable']:,} "
+        f"({tuple(model.input.shape[1:])} "
         f"input, {int(model.outputs[0].shape[-1])} classes)"
     )
     return out
@@ -538,23 +540,13 @@ def _replace(record, **changes):
 @contextlib.contextmanager
 def _published_only(record, weights_dir):
     """Resolve tags from a records file holding only `record`, and files
-    from `weights_dir` first."""
-    saved = {k: os.environ.get(k) for k in (registry.RECORDS_ENV,
-                                            loading.WEIGHTS_DIR_ENV)}
+    from `weights_dir` first (in this process, this thread)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "records.json")
         registry.write_record(record, path)
-        os.environ[registry.RECORDS_ENV] = path
-        os.environ[loading.WEIGHTS_DIR_ENV] = weights_dir
-        try:
+        with registry.use_records(path), loading.use_weights_dir(
+                weights_dir):
             yield
-        finally:
-            for key, value in saved.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
-            registry._CACHE.clear()
 
 
 def main(argv=None):

@@ -332,3 +332,24 @@ def recipe_for_model(model_name):
     """The recipe of a registered model's paper (its family's default);
     a `ValueError` for an unknown model."""
     return family_recipe(catalog.arch_entry(model_name).family)
+
+
+def model_arguments(recipe_kwargs, model_kwargs, accepted):
+    """The builder hyperparameters of a run: the recipe's `model_kwargs`
+    that the network accepts (one recipe serves a whole family, whose
+    networks take different hyperparameters), then the run's own
+    `model_kwargs`, which win. `train()` builds with these and publishing
+    rebuilds with them.
+
+    Args:
+        recipe_kwargs: the recipe's `model_kwargs` (pairs or a dict).
+        model_kwargs: the run's hyperparameters (a dict or `None`).
+        accepted: the names the network's builder accepts.
+
+    Returns:
+        A dict.
+    """
+    out = {k: val for k, val in dict(recipe_kwargs or {}).items()
+           if k in accepted}
+    out.update(model_kwargs or {})
+    return out

@@ -79,7 +79,7 @@ def _check_names(args):
     if args.command == "train" and not args.list_recipes:
         assert args.model in models, args.model
         accepted = kr.model_info(args.model)["hyperparameters"]
-        for key, _ in args.model_arg:
+        for key, _ in args.model_kwargs:
             assert key in accepted, (args.model, key)
     if args.command == "tune":
         from keras_resvariants.tuning import space

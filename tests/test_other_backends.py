@@ -33,7 +33,10 @@ BACKEND_TEST_FILES = sorted(
     if name.startswith("test_") and name.endswith(".py")
 ) + [f"{_SMOKE}::test_fit_step_and_gradients",
      f"{_SMOKE}::test_every_family_reloads_bit_exactly_in_a_fresh_process",
-     f"{_SMOKE}::test_mixed_precision_is_finite",
+     # Mixed precision on JAX and torch: 2 minutes, mostly JAX compiling
+     # every family once more; run with `-m slow`.
+     pytest.param(f"{_SMOKE}::test_mixed_precision_is_finite",
+                  marks=pytest.mark.slow),
      f"{_CHANNELS_FIRST}::test_notop_one_channel_any_size[res_se]"]
 
 

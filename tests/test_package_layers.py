@@ -31,7 +31,8 @@ CORE = {
     "weights": ("weights",),
     "recipes": ("recipes",),
     "models": ("models",),
-    "api": ("", "preprocessing", "fine_tune", "macs", "model_table"),
+    "api": ("", "applications", "preprocessing", "fine_tune", "macs",
+            "model_table"),
 }
 WORKFLOWS = {
     "data": ("data",),

@@ -218,24 +218,19 @@ def spec_model(factory, size, name):
 
 
 def with_keras_grouped_convs(build):
-    """`() -> model`: the model of `build` with every `GroupedConv2D`
-    computed by Keras' own grouped convolution (`implementation=
-    "native"`), same weights: the "before" of the grouped-conv fix."""
+    """`() -> model`: the model of `build` with every `GroupedConv2D` of
+    its `layers` computed by Keras' own grouped convolution (the run-time
+    implementation `"native"`, set on each instance), same weights: the
+    "before" of the grouped-conv fix."""
 
     def rebuild():
         from keras_resvariants.layers import GroupedConv2D
 
         model = build()
-
-        def clone(layer):
-            config = layer.get_config()
+        for layer in model.layers:
             if isinstance(layer, GroupedConv2D):
-                config["implementation"] = "native"
-            return layer.__class__.from_config(config)
-
-        cloned = keras.models.clone_model(model, clone_function=clone)
-        cloned.set_weights(model.get_weights())
-        return cloned
+                layer.implementation = "native"
+        return model
 
     return rebuild
 
@@ -488,8 +483,12 @@ def _layer_rg(p):
         return keras.layers.BatchNormalization(epsilon=1e-5)(x)
 
     def rg(groups, implementation):
-        return lambda x: L.RGShortcut(groups=groups,
-                                      implementation=implementation)(x)
+        def fn(x):
+            layer = L.RGShortcut(groups=groups)
+            layer.implementation = implementation  # run time, per instance
+            return layer(x)
+
+        return fn
 
     return Group(
         name="layer_rg",

@@ -668,7 +668,12 @@ def run_study(families=None, *, seeds=DEFAULT_SEEDS, epochs=DEFAULT_EPOCHS,
             log(f"{head}: skipped (result file exists)")
             summary["skipped"].append(run.name)
             continue
-        if existing:  # a shared run recorded for one family only
+        # A shared run recorded for one family only, maybe one not
+        # requested now (ResNet-20 trained for Res-SE, then asked for by
+        # SeqConv): recorded in the other places, not retrained.
+        existing = existing or _shared_record(run, results_dir, request,
+                                              recipe, epochs)
+        if existing:
             source = next(iter(existing.values()))
             for family, role in run.places:
                 if (family, role) not in existing:
@@ -779,16 +784,33 @@ def _describe(run):
     return f"{run.entry.label} seed {run.seed} ({places}) {run.name}"
 
 
-def _existing_records(run, results_dir, request, recipe, epochs):
-    """`{(family, role): record}` of the run's result files present."""
-    out = {}
-    expected = {
+def _expected_identity(run, request, recipe, epochs):
+    return {
         "dataset": DATASET, "key": run.entry.key,
         "hparams": json.loads(json.dumps(dict(run.entry.hparams))),
         "recipe": recipe, "epochs": epochs, "seed": run.seed,
         "request": request, "validation_split": VALIDATION_SPLIT,
         "validation_seed": VALIDATION_SEED,
     }
+
+
+def _shared_record(run, results_dir, request, recipe, epochs):
+    """`{(family, role): record}` with the run's result file from another
+    family's folder (same network, settings and seed), or `{}`."""
+    expected = _expected_identity(run, request, recipe, epochs)
+    for family in PAIRS_ORDER:
+        path = _result_path(results_dir, family, run.name)
+        if os.path.exists(path):
+            record = check_result(_read_json(path), path)
+            if _identity(record) == expected:
+                return {(family, record["role"]): record}
+    return {}
+
+
+def _existing_records(run, results_dir, request, recipe, epochs):
+    """`{(family, role): record}` of the run's result files present."""
+    out = {}
+    expected = _expected_identity(run, request, recipe, epochs)
     for family, role in run.places:
         path = _result_path(results_dir, family, run.name)
         if not os.path.exists(path):

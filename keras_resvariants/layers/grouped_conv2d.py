@@ -2,11 +2,10 @@
 
 import keras
 
-from keras_resvariants._validation import check_choice
+from keras_resvariants.layers import implementation as implementation_lib
 from keras_resvariants.layers._utils import channel_axis
 from keras_resvariants.layers._utils import standardize_data_format
 
-_IMPLEMENTATIONS = ("auto", "split", "native")
 # Groups of at most _NARROW input channels are sliced _SLICE channels at a
 # time (see `GroupedConv2D._chunk`).
 _NARROW = 8
@@ -27,17 +26,27 @@ class GroupedConv2D(keras.layers.Conv2D):
     XLA-compiled TensorFlow function. On a CPU its backward pass is about
     100x slower than a dense convolution of the same size (measured: 8 s
     against 80 ms for a `(32, 32, 32, 128)` input with 8 groups), and even
-    the forward pass is several times slower. With
-    `implementation="split"` the input channels and the kernel's output
-    columns are split into slices and each slice is convolved on its own
-    (ordinary convolutions, then a concatenation), which oneDNN runs at
+    the forward pass is several times slower. The `"split"`
+    implementation splits the input channels and the kernel's output
+    columns into slices and convolves each slice on its own (ordinary
+    convolutions, then a concatenation), which oneDNN runs at
     dense-convolution speed. Wide groups get one slice each. Narrow groups
     (at most 8 input channels) are taken several at a time, up to 32 input
     channels per slice, with a block-diagonal kernel (exact zeros between
     groups, so the same sums), because dozens of tiny convolutions cost
     more in per-op overhead than the few wasted multiplications. JAX
-    (XLA's native `feature_group_count`) has no such problem, so `"auto"`
-    splits only on the TensorFlow backend.
+    (XLA's native `feature_group_count`) has no such problem, so the
+    default `"auto"` splits only on the TensorFlow backend; `"native"`
+    always uses `keras.ops.conv` on the grouped kernel, like `Conv2D`.
+
+    The implementation is a run-time choice, not part of the layer: it is
+    not in the config, and the layer reads it each time it is called
+    (inside a compiled function: when it is traced). Set it for every
+    instance with `keras_resvariants.layers.set_implementation(
+    "GroupedConv2D", "native")` or `implementation_scope(...)`, or for one
+    instance with `layer.implementation = "native"` (`None`, the default,
+    follows the process-wide choice; not saved). See
+    `keras_resvariants.layers.implementation`.
 
     Reference:
         - Krizhevsky, Sutskever and Hinton, "ImageNet Classification with
@@ -49,10 +58,9 @@ class GroupedConv2D(keras.layers.Conv2D):
     Args:
         filters: int. Output channels; a multiple of `groups`.
         kernel_size: int or tuple of 2 ints.
-        implementation: `"auto"` (split on TensorFlow, native elsewhere),
-            `"split"` (always per-group convolutions) or `"native"`
-            (`keras.ops.conv` on the grouped kernel, like `Conv2D`).
-            Defaults to `"auto"`.
+        implementation: deprecated, not saved in the config: sets
+            `layer.implementation` (a per-instance override of the
+            run-time choice) and warns. Defaults to `None`.
         data_format: `None`, `"channels_last"` or `"channels_first"`, as
             for `Conv2D`. `None` means `keras.config.image_data_format()`.
             Defaults to `None`.
@@ -79,23 +87,40 @@ class GroupedConv2D(keras.layers.Conv2D):
     (3, 3, 2, 32)
     """
 
-    def __init__(self, filters, kernel_size, implementation="auto",
+    def __init__(self, filters, kernel_size, implementation=None,
                  data_format=None, **kwargs):
         # Checked here for the package's message (Conv2D's own check
         # accepts any capitalisation); configs always hold it, as Conv2D's.
         data_format = standardize_data_format(data_format)
         super().__init__(filters, kernel_size, data_format=data_format,
                          **kwargs)
-        self.implementation = check_choice(
-            "implementation", implementation, _IMPLEMENTATIONS
+        if implementation is not None:
+            implementation_lib.deprecated_argument(type(self),
+                                                  implementation)
+        self.implementation = implementation
+
+    @property
+    def implementation(self):
+        """This instance's implementation (`"auto"`, `"split"` or
+        `"native"`), or `None` to follow
+        `keras_resvariants.layers.get_implementation("GroupedConv2D")`.
+        Read at each call; not saved."""
+        return self._implementation
+
+    @implementation.setter
+    def implementation(self, value):
+        self._implementation = implementation_lib.check_implementation(
+            type(self), value, allow_none=True
         )
 
     def _split(self):
-        if self.groups == 1 or self.implementation == "native":
+        """Whether this call computes per slice (read at call time)."""
+        if self.groups == 1:
             return False
-        if self.implementation == "split":
-            return True
-        return keras.backend.backend() == "tensorflow"
+        choice = implementation_lib.resolve(self)
+        if choice == "auto":
+            return keras.backend.backend() == "tensorflow"
+        return choice == "split"
 
     def _chunk(self, group_width):
         """Groups per slice: the largest divisor `c` of `groups` with
@@ -152,5 +177,9 @@ class GroupedConv2D(keras.layers.Conv2D):
         ]
         return keras.ops.concatenate(outputs, axis=axis)
 
-    def get_config(self):
-        return {**super().get_config(), "implementation": self.implementation}
+    @classmethod
+    def from_config(cls, config):
+        # Configs saved before the implementation became a run-time choice
+        # hold it; the value is ignored.
+        return super().from_config(
+            implementation_lib.drop_legacy_argument(config))

@@ -3,9 +3,9 @@
 import keras
 from keras import ops
 
-from keras_resvariants._validation import check_choice
 from keras_resvariants._validation import check_positive_float
 from keras_resvariants._validation import check_positive_int
+from keras_resvariants.layers import implementation as implementation_lib
 from keras_resvariants.layers._utils import channel_axis
 from keras_resvariants.layers._utils import legacy_config
 from keras_resvariants.layers._utils import spatial_axes
@@ -27,16 +27,24 @@ class RGShortcut(keras.layers.Layer):
 
     The layer owns a `keras.layers.GroupNormalization(groups, axis,
     epsilon)` sub-layer (`axis`: the channel axis of `data_format`): its
-    `gamma` and `beta` are this layer's weights, and
-    `implementation="keras"` calls it directly. The default
-    `implementation="fast"` computes the same function with the same
-    weights but faster on CPU: per-channel means and variances over the
-    spatial axes, pooled per group on the small `(batch, channels)` tensors
-    (group variance = mean over the group's channels of
-    `var_c + (mean_c - group_mean)**2`, which is exact and avoids the
-    cancellation of `E[x**2] - E[x]**2`), then one fused `x * scale + shift`.
-    Both compute in float32 (also under mixed precision) and cast the result
-    to the compute dtype.
+    `gamma` and `beta` are this layer's weights, and the `"keras"`
+    implementation calls it directly. The default `"fast"` implementation
+    computes the same function with the same weights but faster on CPU:
+    per-channel means and variances over the spatial axes, pooled per group
+    on the small `(batch, channels)` tensors (group variance = mean over the
+    group's channels of `var_c + (mean_c - group_mean)**2`, which is exact
+    and avoids the cancellation of `E[x**2] - E[x]**2`), then one fused
+    `x * scale + shift`. Both compute in float32 (also under mixed
+    precision) and cast the result to the compute dtype.
+
+    The implementation is a run-time choice, not part of the layer: it is
+    not in the config, and the layer reads it each time it is called
+    (inside a compiled function: when it is traced). Set it for every
+    instance with `keras_resvariants.layers.set_implementation(
+    "RGShortcut", "keras")` or `implementation_scope(...)`, or for one
+    instance with `layer.implementation = "keras"` (`None`, the default,
+    follows the process-wide choice; not saved). See
+    `keras_resvariants.layers.implementation`.
 
     Reference:
         - Zhang et al., "Revisiting Residual Networks with Nonlinear
@@ -47,9 +55,9 @@ class RGShortcut(keras.layers.Layer):
         groups: int. Number of GroupNorm groups; must divide the channel
             count of the input. Defaults to `32`.
         epsilon: float > 0. Added to the group variance. Defaults to `1e-5`.
-        implementation: `"fast"` or `"keras"`. Which formulation computes
-            the normalisation (same outputs to float32 rounding, same
-            weights). Defaults to `"fast"`.
+        implementation: deprecated, not saved in the config: sets
+            `layer.implementation` (a per-instance override of the
+            run-time choice) and warns. Defaults to `None`.
         data_format: `None`, `"channels_last"` or `"channels_first"`:
             which axis holds the channels. `None` means
             `keras.config.image_data_format()`. Defaults to `None`.
@@ -74,7 +82,7 @@ class RGShortcut(keras.layers.Layer):
         self,
         groups=32,
         epsilon=1e-5,
-        implementation="fast",
+        implementation=None,
         data_format=None,
         **kwargs,
     ):
@@ -82,15 +90,30 @@ class RGShortcut(keras.layers.Layer):
         self.data_format = standardize_data_format(data_format)
         self.groups = check_positive_int("groups", groups)
         self.epsilon = check_positive_float("epsilon", epsilon)
-        self.implementation = check_choice(
-            "implementation", implementation, ("fast", "keras")
-        )
+        if implementation is not None:
+            implementation_lib.deprecated_argument(type(self),
+                                                  implementation)
+        self.implementation = implementation
         self.norm = keras.layers.GroupNormalization(
             groups=self.groups,
             axis=channel_axis(self.data_format),
             epsilon=self.epsilon,
             dtype=self.dtype_policy,
             name="group_norm",
+        )
+
+    @property
+    def implementation(self):
+        """This instance's implementation (`"fast"` or `"keras"`), or
+        `None` to follow
+        `keras_resvariants.layers.get_implementation("RGShortcut")`. Read
+        at each call; not saved."""
+        return self._implementation
+
+    @implementation.setter
+    def implementation(self, value):
+        self._implementation = implementation_lib.check_implementation(
+            type(self), value, allow_none=True
         )
 
     def build(self, input_shape):
@@ -116,7 +139,7 @@ class RGShortcut(keras.layers.Layer):
 
     def call(self, inputs):
         x = ops.relu(inputs)
-        if self.implementation == "keras":
+        if implementation_lib.resolve(self) == "keras":
             return self.norm(x)
         return self._fast_group_norm(x)
 
@@ -170,10 +193,12 @@ class RGShortcut(keras.layers.Layer):
             **super().get_config(),
             "groups": self.groups,
             "epsilon": self.epsilon,
-            "implementation": self.implementation,
             "data_format": self.data_format,
         }
 
     @classmethod
     def from_config(cls, config):
-        return super().from_config(legacy_config(config))
+        # Old configs: no `data_format` (channels_last), or an
+        # `implementation` (ignored: a run-time choice now).
+        return super().from_config(legacy_config(
+            implementation_lib.drop_legacy_argument(config)))

@@ -1,6 +1,7 @@
 """`resvariants train`: the command-line face of `training.train()`."""
 
 import argparse
+import dataclasses
 import shlex
 import sys
 
@@ -95,7 +96,7 @@ def add_subcommand(subparsers):
     test_curves.add_argument("--no-test-curves", action="store_true",
                              help=argparse.SUPPRESS)
     p.add_argument("--steps-per-epoch", type=int)
-    p.add_argument("--output", default=None,
+    p.add_argument("--output", dest="output_dir", default=None,
                    help="output directory (default: "
                         "runs/MODEL-DATASET-RECIPE)")
     p.add_argument("--seed", type=int, default=0)
@@ -104,8 +105,8 @@ def add_subcommand(subparsers):
                    help="HOST:PORT of process 0 (JAX multi-process)")
     p.add_argument("--num-processes", type=int)
     p.add_argument("--process-id", type=int)
-    p.add_argument("--model-arg", action="append", type=parse_key_value,
-                   default=[], metavar="KEY=VALUE",
+    p.add_argument("--model-arg", dest="model_kwargs", action="append",
+                   type=parse_key_value, default=[], metavar="KEY=VALUE",
                    help="builder hyperparameter (JSON value), repeatable")
     p.add_argument("--dtype-policy",
                    help="e.g. mixed_float16 or mixed_bfloat16")
@@ -118,8 +119,9 @@ def add_subcommand(subparsers):
                    help="Keras fit verbosity (auto: progress bar)")
     p.add_argument("--restart", action="store_true",
                    help="discard the backup in OUTPUT and start over")
-    p.add_argument("--no-tensorboard", action="store_true")
-    p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--no-tensorboard", dest="tensorboard",
+                   action="store_false")
+    p.add_argument("--no-plot", dest="plot", action="store_false")
     p.add_argument("--list-recipes", action="store_true",
                    help="print the recipes and exit")
     p.set_defaults(func=run)
@@ -142,6 +144,31 @@ def _print_recipes():
               f"{length}  [{r.source}]")
 
 
+def config_from_args(args):
+    """The `TrainConfig` of a parsed `resvariants train` command line.
+
+    Every option's destination is a `TrainConfig` field; only the textual
+    choices (`--jit-compile on`, `--verbose 2`, `--model-arg k=v` pairs)
+    and the default output directory are translated here.
+    """
+    from keras_resvariants.training.train import TrainConfig
+
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    values = {k: val for k, val in vars(args).items() if k in fields}
+    values.update(
+        output_dir=args.output_dir
+        or f"runs/{args.model}-{args.dataset}-{args.recipe}",
+        model_kwargs=dict(args.model_kwargs),
+        jit_compile={"auto": "auto", "on": True,
+                     "off": False}[args.jit_compile],
+        verbose=args.verbose if args.verbose == "auto"
+        else int(args.verbose),
+        command="resvariants " + " ".join(
+            shlex.quote(a) for a in sys.argv[1:]),
+    )
+    return TrainConfig(**values)
+
+
 def run(args):
     """Runs `resvariants train`; returns the exit code."""
     if args.list_recipes:
@@ -149,50 +176,8 @@ def run(args):
         return 0
     from keras_resvariants.training.train import train
 
-    recipe = args.recipe
-    output = args.output or (
-        f"runs/{args.model}-{args.dataset}-{recipe}"
-    )
-    verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
-    jit = {"auto": "auto", "on": True, "off": False}[args.jit_compile]
     try:
-        result = train(
-            model=args.model,
-            dataset=args.dataset,
-            recipe=recipe,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            per_replica_batch_size=args.per_replica_batch_size,
-            learning_rate=args.learning_rate,
-            weight_decay=args.weight_decay,
-            weight_decay_scope=args.weight_decay_scope,
-            train_subset=args.train_subset,
-            test_subset=args.test_subset,
-            validation_split=args.validation_split,
-            validation_seed=args.validation_seed,
-            validate_on_test=args.validate_on_test,
-            steps_per_epoch=args.steps_per_epoch,
-            output_dir=output,
-            data_dir=args.data_dir,
-            download=args.download,
-            seed=args.seed,
-            distribution=args.distribution,
-            logical_cpus=args.logical_cpus,
-            coordinator_address=args.coordinator_address,
-            num_processes=args.num_processes,
-            process_id=args.process_id,
-            model_kwargs=dict(args.model_arg),
-            dtype_policy=args.dtype_policy,
-            jit_compile=jit,
-            pipeline=args.pipeline,
-            verbose=verbose,
-            restart=args.restart,
-            tensorboard=not args.no_tensorboard,
-            plot=not args.no_plot,
-            command="resvariants " + " ".join(
-                shlex.quote(a) for a in sys.argv[1:]
-            ),
-        )
+        result = train(config_from_args(args))
     except (ValueError, FileNotFoundError, NotImplementedError) as error:
         print(f"resvariants train: error: {error}", file=sys.stderr)
         return 2

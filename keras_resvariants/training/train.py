@@ -3,6 +3,7 @@ devices, that survives being killed."""
 
 import dataclasses
 import importlib.util
+import inspect
 import json
 import os
 import shutil
@@ -16,11 +17,12 @@ from keras_resvariants import _validation as v
 from keras_resvariants import data as data_lib
 from keras_resvariants import recipes as recipes_lib
 from keras_resvariants import runs
+from keras_resvariants.macs import count_parameters
 from keras_resvariants.runs import RunDir
 from keras_resvariants.training import callbacks as cb
+from keras_resvariants.training.compiling import compile_for_recipe
+from keras_resvariants.training.compiling import loss_and_metrics
 from keras_resvariants.training.distribution import setup_distribution
-from keras_resvariants.training.regularization import apply_weight_decay
-from keras_resvariants.training.schedules import make_optimizer
 from keras_resvariants.training.schedules import make_schedule
 
 # Fields that must not change between an interrupted run and its resumption
@@ -60,10 +62,6 @@ def _versions():
     return out
 
 
-def _count(weights):
-    return int(sum(int(np.prod(w.shape)) for w in weights))
-
-
 def _build_model(model, info, model_kwargs, recipe):
     shape = tuple(info.image_shape)
     if callable(model) and not isinstance(model, str):
@@ -73,9 +71,9 @@ def _build_model(model, info, model_kwargs, recipe):
     from keras_resvariants.models import create_model
     from keras_resvariants.models import model_info
 
-    accepted = model_info(model)["hyperparameters"]
-    kwargs = {k: val for k, val in recipe.model_kwargs if k in accepted}
-    kwargs.update(model_kwargs)
+    kwargs = recipes_lib.model_arguments(
+        recipe.model_kwargs, model_kwargs,
+        accepted=model_info(model)["hyperparameters"])
     built = create_model(model, input_shape=shape, classes=info.num_classes,
                          **kwargs)
     return built, model
@@ -103,57 +101,16 @@ def _check_resume(path, config):
         )
 
 
-def train(model="resnet_20", dataset="fashion_mnist", recipe="auto", *,
-          epochs=None, batch_size=None, per_replica_batch_size=None,
-          learning_rate=None, weight_decay=None, weight_decay_scope=None,
-          train_subset=None, test_subset=None, validation_split="auto",
-          validation_seed=data_lib.VALIDATION_SEED, validate_on_test=False,
-          steps_per_epoch=None, output_dir=None, data_dir=None,
-          download=False, seed=0, distribution="auto", logical_cpus=None,
-          coordinator_address=None, num_processes=None, process_id=None,
-          model_kwargs=None, dtype_policy=None, jit_compile="auto",
-          pipeline="auto", verbose="auto", restart=False, tensorboard=True,
-          plot=True, callbacks=(), command=None):
-    """Trains a network on a dataset with a paper's recipe.
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Everything one training run is given, in one record.
 
-    Builds the network for the dataset's image shape and classes inside
-    the distribution scope, adds the recipe's L2 weight decay
-    (`apply_weight_decay`, on the variables of `recipe.weight_decay_scope`),
-    compiles SGD with the recipe's schedule, and runs `model.fit` with
-    Keras' progress bar.
+    `train()` takes these fields as keyword arguments (or a `TrainConfig`),
+    `resvariants train` builds one from its command line (each option's
+    destination is a field name), and `run_config.json` records the ones
+    that define the run. `replace(**changes)` returns a modified copy.
 
-    Model selection never looks at the test set: by default
-    (`validation_split="auto"`) a seeded random draw of training images
-    (5,000 for Fashion-MNIST and CIFAR, 10,000 for ImageNet; with
-    `train_subset`, at most 10% of the subset, drawn from outside it) is
-    held out, evaluated after every epoch, and `best.keras` keeps the
-    epoch of the highest validation accuracy. The draw uses
-    `validation_seed`, not `seed`, so runs with different seeds are
-    selected on the same images. The test set is read once, after the
-    last epoch, to evaluate the last and the selected model.
-
-    With `output_dir` it writes:
-
-    * `tensorboard/`: TensorBoard logs (needs TensorFlow installed);
-    * `log.csv`: one row per epoch (loss, accuracy, cross-entropy, their
-      validation counterparts on the held-out split, `lr`,
-      `epoch_time_s`);
-    * `best.keras` (the selected model: the best validation accuracy, or
-      the last epoch without a validation split) and `last.keras`;
-    * `metrics.json`: test accuracy and cross-entropy of the last epoch
-      (`test_accuracy`, `test_loss`) and of the selected model
-      (`test["best"]`), what was selected on which split (`selection`),
-      parameter counts, epochs, wall time, devices, backend, recipe,
-      command line;
-    * `curves.png`: training curves (needs matplotlib);
-    * `backup/` (`backup/worker{i}` per process in multi-process runs):
-      the `keras.callbacks.BackupAndRestore` state. Calling `train` again
-      with the same arguments continues from the last finished epoch.
-
-    Reference:
-        - The recipes of the five papers, see `keras_resvariants.recipes`.
-
-    Args:
+    Attributes:
         model: registry name (see `keras_resvariants.list_models()`) or a
             callable `(input_shape=..., classes=..., **model_kwargs)`
             returning an uncompiled `keras.Model`. Defaults to
@@ -209,11 +166,108 @@ def train(model="resnet_20", dataset="fashion_mnist", recipe="auto", *,
         plot: bool. Write `curves.png`.
         callbacks: extra `keras.callbacks.Callback`s, run after ours.
         command: the command line to record in `metrics.json`.
+    """
+
+    model: object = "resnet_20"
+    dataset: str = "fashion_mnist"
+    recipe: object = "auto"
+    epochs: int | None = None
+    batch_size: int | None = None
+    per_replica_batch_size: int | None = None
+    learning_rate: float | None = None
+    weight_decay: float | None = None
+    weight_decay_scope: str | None = None
+    train_subset: int | None = None
+    test_subset: int | None = None
+    validation_split: object = "auto"
+    validation_seed: int = data_lib.VALIDATION_SEED
+    validate_on_test: bool = False
+    steps_per_epoch: int | None = None
+    output_dir: str | None = None
+    data_dir: str | None = None
+    download: bool = False
+    seed: int = 0
+    distribution: str = "auto"
+    logical_cpus: int | None = None
+    coordinator_address: str | None = None
+    num_processes: int | None = None
+    process_id: int | None = None
+    model_kwargs: dict | None = None
+    dtype_policy: str | None = None
+    jit_compile: object = "auto"
+    pipeline: str = "auto"
+    verbose: object = "auto"
+    restart: bool = False
+    tensorboard: bool = True
+    plot: bool = True
+    callbacks: tuple = ()
+    command: str | None = None
+
+    def replace(self, **changes):
+        """A copy with `changes` applied (field names as keywords)."""
+        return dataclasses.replace(self, **changes)
+
+
+def train(model="resnet_20", dataset="fashion_mnist", recipe="auto",
+          **options):
+    """Trains a network on a dataset with a paper's recipe.
+
+    Builds the network for the dataset's image shape and classes inside
+    the distribution scope, adds the recipe's L2 weight decay
+    (`apply_weight_decay`, on the variables of `recipe.weight_decay_scope`),
+    compiles SGD with the recipe's schedule, and runs `model.fit` with
+    Keras' progress bar.
+
+    Model selection never looks at the test set: by default
+    (`validation_split="auto"`) a seeded random draw of training images
+    (5,000 for Fashion-MNIST and CIFAR, 10,000 for ImageNet; with
+    `train_subset`, at most 10% of the subset, drawn from outside it) is
+    held out, evaluated after every epoch, and `best.keras` keeps the
+    epoch of the highest validation accuracy. The draw uses
+    `validation_seed`, not `seed`, so runs with different seeds are
+    selected on the same images. The test set is read once, after the
+    last epoch, to evaluate the last and the selected model.
+
+    With `output_dir` it writes:
+
+    * `tensorboard/`: TensorBoard logs (needs TensorFlow installed);
+    * `log.csv`: one row per epoch (loss, accuracy, cross-entropy, their
+      validation counterparts on the held-out split, `lr`,
+      `epoch_time_s`);
+    * `best.keras` (the selected model: the best validation accuracy, or
+      the last epoch without a validation split) and `last.keras`;
+    * `metrics.json`: test accuracy and cross-entropy of the last epoch
+      (`test_accuracy`, `test_loss`) and of the selected model
+      (`test["best"]`), what was selected on which split (`selection`),
+      parameter counts, epochs, wall time, devices, backend, recipe,
+      command line;
+    * `curves.png`: training curves (needs matplotlib);
+    * `backup/` (`backup/worker{i}` per process in multi-process runs):
+      the `keras.callbacks.BackupAndRestore` state. Calling `train` again
+      with the same arguments continues from the last finished epoch.
+
+    Reference:
+        - The recipes of the five papers, see `keras_resvariants.recipes`.
+
+    Args:
+        model: registry name (see `keras_resvariants.list_models()`), a
+            callable `(input_shape=..., classes=..., **model_kwargs)`
+            returning an uncompiled `keras.Model`, or a whole
+            `TrainConfig` (then `dataset` and `recipe` are ignored and
+            `options` replace its fields). Defaults to `"resnet_20"`.
+        dataset: `"fashion_mnist"`, `"cifar10"`, `"cifar100"` or
+            `"imagenet2012"`. Defaults to `"fashion_mnist"`.
+        recipe: a recipe name, a `Recipe` or `"auto"` (see
+            `TrainConfig.recipe`). Defaults to `"auto"`.
+        **options: any other `TrainConfig` field (`epochs`,
+            `output_dir`, `seed`, ...; documented there). An unknown name
+            is a `TypeError`, as for any keyword argument.
 
     Returns:
         A `TrainResult`.
 
     Raises:
+        TypeError: an unknown option.
         ValueError: for invalid arguments or a resumed run whose settings
             differ.
         NotImplementedError: TensorFlow multi-worker training.
@@ -230,55 +284,76 @@ def train(model="resnet_20", dataset="fashion_mnist", recipe="auto", *,
     >>> 0.0 <= result.metrics["test_accuracy"] <= 1.0
     True
     """
+    if isinstance(model, TrainConfig):
+        config = model.replace(**options)
+    else:
+        config = TrainConfig(model=model, dataset=dataset, recipe=recipe,
+                             **options)
+    return _train(config)
+
+
+# `help(train)` and IDEs show every option: the fields of `TrainConfig`.
+train.__signature__ = inspect.Signature([
+    inspect.Parameter(
+        field.name,
+        inspect.Parameter.POSITIONAL_OR_KEYWORD if index < 3
+        else inspect.Parameter.KEYWORD_ONLY,
+        default=field.default)
+    for index, field in enumerate(dataclasses.fields(TrainConfig))])
+
+
+def _train(config):
+    """Checks and settles `config` (recipe, devices, batch), then runs."""
     start = time.perf_counter()
-    data_lib.get_dataset_info(dataset)
-    seed = v.check_int("seed", seed)
-    validation_seed = v.check_int("validation_seed", validation_seed)
-    v.check_bool("validate_on_test", validate_on_test)
-    v.check_bool("restart", restart)
-    if train_subset is not None:
-        train_subset = v.check_int("train_subset", train_subset, minimum=1)
+    c = config
+    data_lib.get_dataset_info(c.dataset)
+    v.check_int("seed", c.seed)
+    v.check_int("validation_seed", c.validation_seed)
+    v.check_bool("validate_on_test", c.validate_on_test)
+    v.check_bool("restart", c.restart)
+    if c.train_subset is not None:
+        v.check_int("train_subset", c.train_subset, minimum=1)
     # Checked now (the count is resolved with the data), so that a typo
     # fails before any device is set up.
-    data_lib.resolve_validation_split(dataset, validation_split,
-                                      train_subset=train_subset)
-    if validate_on_test and validation_split != "auto" and (
-            data_lib.resolve_validation_split(dataset, validation_split)):
+    data_lib.resolve_validation_split(c.dataset, c.validation_split,
+                                      train_subset=c.train_subset)
+    if c.validate_on_test and c.validation_split != "auto" and (
+            data_lib.resolve_validation_split(c.dataset,
+                                              c.validation_split)):
         raise ValueError(
             "`validation_split` must be 'auto' or 0 with "
             "`validate_on_test=True` (the test set then replaces the "
             "held-out split). Received: "
-            f"validation_split={validation_split!r}"
+            f"validation_split={c.validation_split!r}"
         )
-    model_kwargs = dict(model_kwargs or {})
-    if recipe == "auto":
-        recipe = (recipes_lib.recipe_for_model(model)
-                  if isinstance(model, str) else "quick")
+    recipe = c.recipe
+    if isinstance(recipe, str) and recipe == "auto":
+        recipe = (recipes_lib.recipe_for_model(c.model)
+                  if isinstance(c.model, str) else "quick")
     recipe = recipes_lib.get_recipe(recipe)
-    if learning_rate is not None:
-        recipe = recipe.with_overrides(learning_rate=learning_rate)
-    if weight_decay is not None:
-        recipe = recipe.with_overrides(weight_decay=weight_decay)
-    if weight_decay_scope is not None:
-        recipe = recipe.with_overrides(weight_decay_scope=weight_decay_scope)
-    if batch_size is not None and per_replica_batch_size is not None:
+    overrides = {name: getattr(c, name) for name in (
+        "learning_rate", "weight_decay", "weight_decay_scope")
+        if getattr(c, name) is not None}
+    if overrides:
+        recipe = recipe.with_overrides(**overrides)
+    if c.batch_size is not None and c.per_replica_batch_size is not None:
         raise ValueError(
             "Pass `batch_size` (global) or `per_replica_batch_size`, not "
-            f"both. Received: batch_size={batch_size!r}, "
-            f"per_replica_batch_size={per_replica_batch_size!r}"
+            f"both. Received: batch_size={c.batch_size!r}, "
+            f"per_replica_batch_size={c.per_replica_batch_size!r}"
         )
 
     plan = setup_distribution(
-        distribution, logical_cpus=logical_cpus,
-        coordinator_address=coordinator_address,
-        num_processes=num_processes, process_id=process_id,
+        c.distribution, logical_cpus=c.logical_cpus,
+        coordinator_address=c.coordinator_address,
+        num_processes=c.num_processes, process_id=c.process_id,
     )
-    if per_replica_batch_size is not None:
-        global_batch = data_lib.global_batch_size(per_replica_batch_size,
+    if c.per_replica_batch_size is not None:
+        global_batch = data_lib.global_batch_size(c.per_replica_batch_size,
                                                   plan.num_replicas)
     else:
         global_batch = v.check_positive_int(
-            "batch_size", batch_size or recipe.batch_size
+            "batch_size", c.batch_size or recipe.batch_size
         )
     if global_batch % plan.num_replicas:
         raise ValueError(
@@ -286,35 +361,24 @@ def train(model="resnet_20", dataset="fashion_mnist", recipe="auto", *,
             f"replicas. Received: batch_size={global_batch}"
         )
 
+    settled = c.replace(recipe=recipe,
+                        model_kwargs=dict(c.model_kwargs or {}))
     previous_policy = keras.config.dtype_policy()
-    if dtype_policy is not None:
-        keras.config.set_dtype_policy(dtype_policy)
+    if c.dtype_policy is not None:
+        keras.config.set_dtype_policy(c.dtype_policy)
     try:
-        return _run(
-            start=start, model=model, dataset=dataset, recipe=recipe,
-            epochs=epochs, global_batch=global_batch,
-            train_subset=train_subset, test_subset=test_subset,
-            validation_split=validation_split,
-            validation_seed=validation_seed,
-            validate_on_test=validate_on_test,
-            steps_per_epoch=steps_per_epoch, output_dir=output_dir,
-            data_dir=data_dir, download=download, seed=seed, plan=plan,
-            model_kwargs=model_kwargs, jit_compile=jit_compile,
-            pipeline=pipeline, verbose=verbose, restart=restart,
-            tensorboard=tensorboard, plot=plot, callbacks=callbacks,
-            command=command,
-        )
+        return _run(settled, start=start, global_batch=global_batch,
+                    plan=plan)
     finally:
         keras.config.set_dtype_policy(previous_policy)
 
 
-def _run(*, start, model, dataset, recipe, epochs, global_batch,
-         train_subset, test_subset, validation_split, validation_seed,
-         validate_on_test, steps_per_epoch, output_dir, data_dir, download,
-         seed, plan, model_kwargs, jit_compile, pipeline, verbose, restart,
-         tensorboard, plot, callbacks, command):
-    """The body of `train` once arguments and devices are settled."""
-    keras.utils.set_random_seed(seed)
+def _run(config, *, start, global_batch, plan):
+    """The body of `train` once `config` (recipe resolved, model_kwargs a
+    dict) and the devices are settled."""
+    epochs, output_dir = config.epochs, config.output_dir
+    recipe = config.recipe
+    keras.utils.set_random_seed(config.seed)
 
     chief = plan.is_chief
     paths = {}
@@ -341,7 +405,7 @@ def _run(*, start, model, dataset, recipe, epochs, global_batch,
             "config": run.config,
         }
         os.makedirs(own.path, exist_ok=True)
-        if restart:
+        if config.restart:
             shutil.rmtree(backup, ignore_errors=True)
             os.makedirs(own.path, exist_ok=True)
             keys = ("csv", "best", "last") + (
@@ -352,14 +416,15 @@ def _run(*, start, model, dataset, recipe, epochs, global_batch,
         initial_epoch = cb.read_backup_epoch(backup)
 
     splits = data_lib.make_datasets(
-        dataset, batch_size=global_batch, data_dir=data_dir,
-        download=download,
-        validation_split=0 if validate_on_test else validation_split,
-        validation_seed=validation_seed,
-        train_subset=train_subset, test_subset=test_subset,
-        steps_per_epoch=steps_per_epoch,
-        augment=recipe.augmentation == "standard", seed=seed,
-        pipeline=pipeline, shard_index=plan.process_index,
+        config.dataset, batch_size=global_batch, data_dir=config.data_dir,
+        download=config.download,
+        validation_split=(0 if config.validate_on_test
+                          else config.validation_split),
+        validation_seed=config.validation_seed,
+        train_subset=config.train_subset, test_subset=config.test_subset,
+        steps_per_epoch=config.steps_per_epoch,
+        augment=recipe.augmentation == "standard", seed=config.seed,
+        pipeline=config.pipeline, shard_index=plan.process_index,
         num_shards=plan.process_count, initial_epoch=initial_epoch,
     )
     if epochs is None:
@@ -368,16 +433,15 @@ def _run(*, start, model, dataset, recipe, epochs, global_batch,
     total_steps = epochs * splits.steps_per_epoch
 
     with plan.scope():
-        net, model_name = _build_model(model, splits.info, model_kwargs,
+        net, model_name = _build_model(config.model, splits.info,
+                                       config.model_kwargs,
                                        recipe)
-        decayed = apply_weight_decay(net, recipe.weight_decay,
-                                     scope=recipe.weight_decay_scope)
-        optimizer = make_optimizer(recipe, total_steps)
-        _compile(net, optimizer, jit_compile)
+        decayed = compile_for_recipe(net, recipe, total_steps,
+                                     jit_compile=config.jit_compile)
 
     if splits.validation is not None:
         validation_data, validation_name = splits.validation, "held_out"
-    elif validate_on_test:
+    elif config.validate_on_test:
         validation_data, validation_name = splits.test, "test"
     else:
         validation_data, validation_name = None, "none"
@@ -385,15 +449,15 @@ def _run(*, start, model, dataset, recipe, epochs, global_batch,
 
     run_config = {
         "model": model_name,
-        "model_kwargs": model_kwargs,
-        "dataset": dataset,
+        "model_kwargs": config.model_kwargs,
+        "dataset": config.dataset,
         "recipe": recipe.to_dict(),
         "epochs": epochs,
         "global_batch_size": global_batch,
-        "seed": seed,
-        "train_subset": train_subset,
-        "validation_split": validation_split,
-        "validation_seed": validation_seed,
+        "seed": config.seed,
+        "train_subset": config.train_subset,
+        "validation_split": config.validation_split,
+        "validation_seed": config.validation_seed,
         "validation_examples": splits.validation_examples,
         "validation_data": validation_name,
     }
@@ -418,13 +482,14 @@ def _run(*, start, model, dataset, recipe, epochs, global_batch,
                 initial_value_threshold=max(previous) if previous else None,
             ))
         callback_list.append(keras.callbacks.ModelCheckpoint(paths["last"]))
-        if chief and tensorboard and importlib.util.find_spec("tensorflow"):
+        if (chief and config.tensorboard
+                and importlib.util.find_spec("tensorflow")):
             callback_list.append(keras.callbacks.TensorBoard(
                 paths["tensorboard"], write_graph=False, profile_batch=0,
             ))
         callback_list.append(keras.callbacks.BackupAndRestore(
             paths["backup"], delete_checkpoint=False))
-    callback_list.extend(callbacks)
+    callback_list.extend(config.callbacks)
 
     fit_start = time.perf_counter()
     history = net.fit(
@@ -433,7 +498,7 @@ def _run(*, start, model, dataset, recipe, epochs, global_batch,
         steps_per_epoch=splits.steps_per_epoch,
         validation_data=validation_data,
         callbacks=callback_list,
-        verbose=verbose,
+        verbose=config.verbose,
         shuffle=False,  # the pipelines shuffle, with their seed
     )
     fit_time = time.perf_counter() - fit_start
@@ -477,10 +542,12 @@ def _run(*, start, model, dataset, recipe, epochs, global_batch,
             best_test = last_test  # the selected model is the last one
         elif output_dir is not None and os.path.exists(paths["best"]):
             with plan.scope():
-                selected, _ = _build_model(model, splits.info, model_kwargs,
+                selected, _ = _build_model(config.model, splits.info,
+                                           config.model_kwargs,
                                            recipe)
                 selected.load_weights(paths["best"])
-                _compile(selected, None, jit_compile)
+                selected.compile(jit_compile=config.jit_compile,
+                                 **loss_and_metrics())
             best_test = _evaluate(selected, splits.test)
             del selected
     selection = _selection(
@@ -506,7 +573,7 @@ def _run(*, start, model, dataset, recipe, epochs, global_batch,
         },
         "selection": selection,
         "model": model_name,
-        "dataset": dataset,
+        "dataset": config.dataset,
         "recipe": recipe.to_dict(),
         "epochs": epochs,
         "epochs_completed": epochs_completed,
@@ -522,14 +589,10 @@ def _run(*, start, model, dataset, recipe, epochs, global_batch,
         "validation_examples": splits.validation_examples,
         "test_examples": splits.test_examples,
         "validation_data": validation_name,
-        "validation_split": validation_split,
-        "validation_seed": validation_seed,
+        "validation_split": config.validation_split,
+        "validation_seed": config.validation_seed,
         "best": best,
-        "params": {
-            "trainable": _count(net.trainable_weights),
-            "non_trainable": _count(net.non_trainable_weights),
-            "total": int(net.count_params()),
-        },
+        "params": count_parameters(net),
         "weight_decay": {
             "lambda": recipe.weight_decay,
             "l2_coefficient": recipe.weight_decay / 2.0,
@@ -549,15 +612,17 @@ def _run(*, start, model, dataset, recipe, epochs, global_batch,
         "backend": keras.backend.backend(),
         "dtype_policy": keras.config.dtype_policy().name,
         "pipeline": splits.pipeline,
-        "seed": seed,
+        "seed": config.seed,
         "versions": _versions(),
-        "command": command if command is not None else " ".join(sys.argv),
+        "command": (config.command if config.command is not None
+                    else " ".join(sys.argv)),
         "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     if output_dir is not None and chief:
-        if plot:
+        if config.plot:
             cb.plot_curves(paths["csv"], paths["png"],
-                           f"{model_name} on {dataset} ({recipe.name})")
+                           f"{model_name} on {config.dataset} "
+                           f"({recipe.name})")
         metrics["outputs"] = {
             k: os.path.relpath(p, output_dir) for k, p in paths.items()
             if os.path.exists(p)
@@ -569,22 +634,6 @@ def _run(*, start, model, dataset, recipe, epochs, global_batch,
         metrics["wall_time_s"] = time.perf_counter() - start
     return TrainResult(model=net, history=history, metrics=metrics,
                        output_dir=output_dir)
-
-
-def _compile(net, optimizer, jit_compile):
-    net.compile(
-        optimizer=optimizer,
-        loss=keras.losses.SparseCategoricalCrossentropy(),
-        # Weighted, so the weight-0 padding of the evaluation batches
-        # is excluded (training batches carry no weights).
-        weighted_metrics=[
-            keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-            keras.metrics.SparseCategoricalCrossentropy(
-                name="cross_entropy"
-            ),
-        ],
-        jit_compile=jit_compile,
-    )
 
 
 def _evaluate(net, dataset):

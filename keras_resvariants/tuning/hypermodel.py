@@ -15,8 +15,7 @@ from keras_resvariants import data as data_lib
 from keras_resvariants import recipes as recipes_lib
 from keras_resvariants.models import create_model
 from keras_resvariants.models import model_info
-from keras_resvariants.training.regularization import apply_weight_decay
-from keras_resvariants.training.schedules import make_optimizer
+from keras_resvariants.training.compiling import compile_for_recipe
 from keras_resvariants.tuning import space as space_lib
 
 
@@ -308,12 +307,7 @@ class VariantHyperModel(kt.HyperModel):
                                       defaults["learning_rate"])
         weight_decay = hp.values.get("weight_decay",
                                      defaults["weight_decay"])
-        apply_weight_decay(model, weight_decay,
-                           scope=self.recipe.weight_decay_scope)
-        self._compile(model, lambda: keras.optimizers.SGD(
-            learning_rate=learning_rate, momentum=self.recipe.momentum,
-            nesterov=self.recipe.nesterov,
-        ))
+        self._compile(model, None, learning_rate, weight_decay)
         return model
 
     def fit(self, hp, model, *args, data=None, epochs=1, **kwargs):
@@ -373,37 +367,21 @@ class VariantHyperModel(kt.HyperModel):
                 )
             kwargs["batch_size"] = batch_size
             steps = max(1, math.ceil(len(x) / batch_size))
-        apply_weight_decay(model, weight_decay,
-                           scope=self.recipe.weight_decay_scope)
-        self._compile(model, lambda: make_optimizer(
-            self.recipe, epochs * steps, learning_rate=learning_rate
-        ))
+        self._compile(model, epochs * steps, learning_rate, weight_decay)
         return model.fit(*args, epochs=epochs, **kwargs)
 
     # -- helpers -----------------------------------------------------------
 
-    def _compile(self, model, make_optimizer_fn):
+    def _compile(self, model, total_steps, learning_rate, weight_decay):
         scope = (self.distribution_strategy.scope()
                  if self.distribution_strategy is not None
                  else contextlib.nullcontext())
         with scope:
-            # The optimizer must be created in the strategy's scope: on
-            # TensorFlow it binds to the strategy current at construction.
-            # `loss=` and `metrics=` by keyword: Keras 3's third positional
-            # argument of `compile` is `loss_weights`.
-            model.compile(
-                optimizer=make_optimizer_fn(),
-                loss=keras.losses.SparseCategoricalCrossentropy(),
-                # Weighted: the evaluation pipelines pad their last batch
-                # with weight-0 examples.
-                weighted_metrics=[
-                    keras.metrics.SparseCategoricalAccuracy(name="accuracy"),
-                    keras.metrics.SparseCategoricalCrossentropy(
-                        name="cross_entropy"),
-                ],
-                run_eagerly=self.run_eagerly,
-                jit_compile=self.jit_compile,
-            )
+            compile_for_recipe(model, self.recipe, total_steps,
+                               learning_rate=learning_rate,
+                               weight_decay=weight_decay,
+                               jit_compile=self.jit_compile,
+                               run_eagerly=self.run_eagerly)
 
 
 def _values(param):

@@ -16,6 +16,8 @@ downloads), and the network's weight structure against the record's
 fingerprint, before any variable is assigned.
 """
 
+import contextlib
+import contextvars
 import hashlib
 import logging
 import os
@@ -55,9 +57,29 @@ def cache_dir():
         os.path.expanduser("~"), ".keras")
 
 
+# The directory of a `use_weights_dir` block (this thread or task only).
+_DIR_OVERRIDE = contextvars.ContextVar("weights_dir_override", default=None)
+
+
+@contextlib.contextmanager
+def use_weights_dir(path):
+    """Inside the block, weights files are looked for in `path` first: the
+    in-process form of `$KERAS_RESVARIANTS_WEIGHTS_DIR`, without touching
+    the environment (and local to the current thread or asyncio task)."""
+    token = _DIR_OVERRIDE.set(os.fspath(path))
+    try:
+        yield
+    finally:
+        _DIR_OVERRIDE.reset(token)
+
+
 def search_dirs():
-    """Local directories searched before Keras' cache, in order."""
+    """Local directories searched before Keras' cache, in order: a
+    `use_weights_dir` block's, `$KERAS_RESVARIANTS_WEIGHTS_DIR`, the
+    repository's `weights/`."""
     dirs = []
+    if _DIR_OVERRIDE.get():
+        dirs.append(_DIR_OVERRIDE.get())
     if os.environ.get(WEIGHTS_DIR_ENV):
         dirs.append(os.environ[WEIGHTS_DIR_ENV])
     if os.path.isdir(REPO_WEIGHTS_DIR):

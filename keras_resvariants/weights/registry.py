@@ -12,6 +12,8 @@ from (training command, recipe, epochs, seed, backend, date, measured test
 accuracy), as timm's pretrained configs and keras-hub's preset metadata do.
 """
 
+import contextlib
+import contextvars
 import dataclasses
 import json
 import os
@@ -136,10 +138,29 @@ class WeightsRecord:
         return cls(**config)
 
 
+# The records file of a `use_records` block (this thread or task only).
+_RECORDS_OVERRIDE = contextvars.ContextVar("records_override", default=None)
+
+
 def records_path():
-    """The records file in use: `$KERAS_RESVARIANTS_WEIGHTS_RECORDS` or the
-    package's `records.json`."""
-    return os.environ.get(RECORDS_ENV) or RECORDS_FILE
+    """The records file in use: the one of the enclosing `use_records`
+    block, else `$KERAS_RESVARIANTS_WEIGHTS_RECORDS`, else the package's
+    `records.json`."""
+    return (_RECORDS_OVERRIDE.get() or os.environ.get(RECORDS_ENV)
+            or RECORDS_FILE)
+
+
+@contextlib.contextmanager
+def use_records(path):
+    """Inside the block, names and tags resolve from the records file
+    `path`: the in-process form of `$KERAS_RESVARIANTS_WEIGHTS_RECORDS`,
+    without touching the environment (and local to the current thread or
+    asyncio task)."""
+    token = _RECORDS_OVERRIDE.set(os.fspath(path))
+    try:
+        yield
+    finally:
+        _RECORDS_OVERRIDE.reset(token)
 
 
 _CACHE = {}

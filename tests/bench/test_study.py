@@ -335,6 +335,18 @@ def test_scheduler_writes_skips_shares_and_reports_failures(tmp_path,
     assert any("recorded from res_se" in line for line in lines)
     assert len(study.load_results(results)) == 6
 
+    # Asked for one family alone, a shared run recorded only for the
+    # other family is copied from there, not trained again.
+    os.remove(os.path.join(results, "seqconv", "resnet_20-quick-e2-s1.json"))
+    fake_train.clear()
+    lines.clear()
+    study.run_study(["seqconv"], **dict(kwargs, seeds=[1]))
+    assert "resnet_20-quick-e2-s1" not in fake_train
+    assert any("resnet_20-quick-e2-s1" in line
+               and "recorded from res_se" in line for line in lines)
+    assert os.path.exists(
+        os.path.join(results, "seqconv", "resnet_20-quick-e2-s1.json"))
+
     # A result file of the same name recording another run is refused.
     path = os.path.join(results, "res_se", "resnet_20-quick-e2-s0.json")
     with open(path) as f:

@@ -139,13 +139,61 @@ def test_second_stage_trains_the_base_but_not_batch_norm(small):
             np.testing.assert_array_equal(value, before[path], err_msg=path)
 
 
-def test_the_example_prepares_digits_like_fashion_mnist():
+def _example():
     pytest.importorskip("sklearn")
     path = os.path.join(REPO_ROOT, "examples", "fine_tune.py")
     spec = importlib.util.spec_from_file_location("fine_tune_example", path)
     example = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(example)
+    return example
+
+
+def test_the_example_prepares_digits_like_fashion_mnist():
+    example = _example()
     images, labels = example.load_digits_28()
     assert images.shape == (1797, 28, 28, 1) and images.dtype == np.uint8
     assert images.max() == 255 and images.min() == 0
     assert sorted(set(labels.tolist())) == list(range(10))
+
+
+def test_the_example_draws_labelled_subsets_per_class_and_seed():
+    example = _example()
+    labels = np.repeat(np.arange(10), 30)
+    subsets = [example.labelled_subset(labels, 5, seed) for seed in (0, 1)]
+    for index in subsets:
+        np.testing.assert_array_equal(np.bincount(labels[index]), [5] * 10)
+        assert len(set(index.tolist())) == 50
+    assert not np.array_equal(*subsets)
+    np.testing.assert_array_equal(example.labelled_subset(labels, 5, 0),
+                                  subsets[0])
+    assert len(example.labelled_subset(labels, None, 0)) == 300
+    # Equal budget in images seen: 4800 images of 50 is 96 epochs.
+    assert example.schedule(50, 4800) == (36, 60)
+    assert sum(example.schedule(1257, 4800)) == 4
+
+
+def test_the_fine_tuning_table_at_tiny_scale(tmp_path, capsys):
+    """The example's whole table path on 2 labels per class, one seed,
+    two epochs: every arm gives a test accuracy over the 540 test digits,
+    the report holds the printed table, and an unknown tag is one line
+    and exit status 2."""
+    example = _example()
+    report = tmp_path / "table.md"
+    assert example.main(["--sizes", "2", "--seeds", "0", "--images", "40",
+                         "--report", str(report)]) == 0
+    printed = capsys.readouterr().out
+    rows = [line for line in printed.splitlines()
+            if line.startswith("| 2 per class |")]
+    assert len(rows) == 1
+    cells = [c.strip() for c in rows[0].strip("|").split("|")]
+    assert cells[1] == "20"
+    for cell in cells[2:6]:
+        value = float(cell.split(" ± ")[0]) / 100
+        assert 0.0 <= value <= 1.0
+        # A count of correct test digits out of 540 (printed to 0.01%:
+        # within 540 * 0.00005 of an integer).
+        assert abs(value * 540 - round(value * 540)) < 0.03
+    assert rows[0] in report.read_text()
+    assert example.main(["--tag", "no_such_tag"]) == 2
+    error = capsys.readouterr().err.strip().splitlines()
+    assert len(error) == 1 and "no_such_tag" in error[0]

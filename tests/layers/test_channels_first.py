@@ -97,7 +97,6 @@ def _pad_reference(layer, inputs, training):
 def _grouped_reference(layer, inputs, training):
     # Keras' own grouped Conv2D in channels_last, with the layer's weights.
     config = layer.get_config()
-    config.pop("implementation")
     config["data_format"] = "channels_last"
     conv = keras.layers.Conv2D.from_config(config)
     conv.build(inputs[0].shape)

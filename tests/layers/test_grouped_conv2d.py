@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from keras_resvariants.layers import GroupedConv2D
+from keras_resvariants.layers import get_implementation
+from keras_resvariants.layers import implementation_scope
 from tests import testing
 
 CASES = [
@@ -27,10 +29,9 @@ def _pair(case, implementation):
     inputs = keras.Input((9, 9, c_in))
     reference = keras.Model(inputs, keras.layers.Conv2D(**kwargs)(inputs))
     inputs = keras.Input((9, 9, c_in))
-    fast = keras.Model(
-        inputs,
-        GroupedConv2D(implementation=implementation, **kwargs)(inputs),
-    )
+    layer = GroupedConv2D(**kwargs)
+    layer.implementation = implementation  # run time, this instance
+    fast = keras.Model(inputs, layer(inputs))
     fast.set_weights(reference.get_weights())
     return reference, fast
 
@@ -77,21 +78,99 @@ def test_narrow_groups_are_sliced_up_to_32_channels(groups, c_in, chunk):
 
 def test_auto_splits_only_on_tensorflow():
     layer = GroupedConv2D(8, 3, groups=4)
+    assert layer.implementation is None
+    assert get_implementation(GroupedConv2D) == "auto"
     assert layer._split() == (keras.backend.backend() == "tensorflow")
-    assert not GroupedConv2D(8, 3, groups=4, implementation="native")._split()
-    assert not GroupedConv2D(8, 3, implementation="split")._split()
+    layer.implementation = "native"
+    assert not layer._split()
+    layer.implementation = "split"
+    assert layer._split()
+    layer.implementation = None
+    with implementation_scope("GroupedConv2D", "native"):
+        assert not layer._split()
+    with implementation_scope("GroupedConv2D", "split"):
+        assert layer._split()
+        ungrouped = GroupedConv2D(8, 3)
+        assert not ungrouped._split()  # groups=1: always Conv2D's own
+    assert layer._split() == (keras.backend.backend() == "tensorflow")
+
+
+def _count_split_convs(monkeypatch):
+    """Counts the per-slice `keras.ops.conv` calls of the split path
+    (Conv2D's own `convolution_op` does not go through `keras.ops`)."""
+    calls = []
+    conv = keras.ops.conv
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return conv(*args, **kwargs)
+
+    monkeypatch.setattr(keras.ops, "conv", counting)
+    return calls
+
+
+def test_one_instance_runs_both_ways_chosen_at_call_time(monkeypatch):
+    # Narrow groups (2 slices of 8 groups of 4 channels): the split path
+    # makes 2 convolutions; the native one none through `keras.ops`.
+    inputs = keras.Input((5, 5, 64))
+    layer = GroupedConv2D(32, 3, groups=16, padding="same", use_bias=True,
+                          bias_initializer="random_normal")
+    assert layer._chunk(4) == 8
+    model = keras.Model(inputs, layer(inputs))
+    x = np.random.default_rng(3).standard_normal((2, 5, 5, 64)).astype(
+        "float32")
+    calls = _count_split_convs(monkeypatch)
+    results = {}
+    for choice, slices in (("split", 2), ("native", 0)):
+        with implementation_scope(GroupedConv2D, choice):
+            calls.clear()
+            outputs = testing.predict_outputs(model, x)
+            assert len(calls) == slices, choice
+            results[choice] = (outputs
+                               + testing.trainable_gradients(model, x)
+                               + testing.input_gradients(model, x))
+    for a, b in zip(results["split"], results["native"]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    # The instance's own choice wins over the process-wide one.
+    calls.clear()
+    layer.implementation = "native"
+    with implementation_scope(GroupedConv2D, "split"):
+        out = testing.predict_outputs(model, x)[0]
+    assert calls == []
+    np.testing.assert_allclose(out, results["split"][0], rtol=1e-5,
+                               atol=1e-5)
 
 
 def test_config_round_trip_and_fresh_process_reload(tmp_path):
     layer = GroupedConv2D(8, 3, groups=4, strides=2, padding="same",
-                          implementation="split", name="gconv")
+                          name="gconv")
+    layer.implementation = "split"
+    config = layer.get_config()
+    assert "implementation" not in config
     clone = testing.assert_config_round_trip(layer)
-    assert clone.implementation == "split" and clone.groups == 4
+    # Not saved: the clone follows the process-wide choice.
+    assert clone.implementation is None and clone.groups == 4
     inputs = keras.Input((8, 8, 8))
     model = keras.Model(inputs, layer(inputs))
     x = np.random.default_rng(1).standard_normal((2, 8, 8, 8)).astype(
         "float32")
     testing.assert_keras_reload_in_fresh_process(model, x, tmp_path)
+
+
+@pytest.mark.parametrize("old", ["auto", "split", "native"])
+def test_configs_saved_with_an_implementation_still_load(old):
+    config = GroupedConv2D(8, 3, groups=4, name="gconv").get_config()
+    clone = GroupedConv2D.from_config({**config, "implementation": old})
+    assert clone.implementation is None
+    assert clone.get_config() == config
+
+
+def test_the_constructor_argument_is_a_deprecated_override():
+    with pytest.warns(DeprecationWarning,
+                      match="`implementation` argument of GroupedConv2D"):
+        layer = GroupedConv2D(8, 3, groups=4, implementation="native")
+    assert layer.implementation == "native" and not layer._split()
+    assert "implementation" not in layer.get_config()
 
 
 def test_mixed_precision_outputs_and_gradients_finite():
@@ -117,6 +196,19 @@ def test_mixed_precision_outputs_and_gradients_finite():
 def test_invalid_arguments_name_the_argument(kwargs, name):
     with pytest.raises(ValueError, match=name):
         GroupedConv2D(8, 3, groups=4, **kwargs)
+
+
+def test_invalid_implementation_names_the_value_and_the_choices():
+    layer = GroupedConv2D(8, 3, groups=4)
+    for bad in ("fastest", "fast", "Split", 1):
+        with pytest.raises(ValueError) as info:
+            layer.implementation = bad
+        message = str(info.value)
+        assert message.startswith("`implementation` must be one of None, "
+                                  "'auto', 'split', 'native' for "
+                                  "GroupedConv2D.")
+        assert message.endswith(f"Received: implementation={bad!r}")
+    assert layer.implementation is None
 
 
 def test_graph_builder_uses_it_for_grouped_convs_only():

@@ -5,6 +5,8 @@ import numpy as np
 import pytest
 
 from keras_resvariants.layers import RGShortcut
+from keras_resvariants.layers import get_implementation
+from keras_resvariants.layers import implementation_scope
 from tests.reference.rg_shortcut_ref import rg_shortcut_ref
 from tests.testing import assert_all_trainable_weights_get_gradients
 from tests.testing import assert_config_round_trip
@@ -43,15 +45,17 @@ def _randomise_affine(layer, seed=1):
     ],
 )
 def test_fast_and_keras_match_reference(shape, groups):
+    # One instance, both implementations chosen at call time.
     x = _x(shape)
-    fast = RGShortcut(groups=groups)
-    slow = RGShortcut(groups=groups, implementation="keras")
-    fast.build(shape)
-    slow.build(shape)
-    gamma, beta = _randomise_affine(fast)
-    slow.set_weights(fast.get_weights())
-    y_fast = _np(fast(x))
-    y_keras = _np(slow(x))
+    layer = RGShortcut(groups=groups)
+    layer.build(shape)
+    gamma, beta = _randomise_affine(layer)
+    assert layer.implementation is None
+    assert get_implementation(RGShortcut) == "fast"
+    y_fast = _np(layer(x))
+    with implementation_scope("RGShortcut", "keras"):
+        y_keras = _np(layer(x))
+    assert get_implementation(RGShortcut) == "fast"
     expected = rg_shortcut_ref(x, groups, gamma, beta, 1e-5)
     np.testing.assert_allclose(y_fast, y_keras, rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(y_fast, expected, rtol=1e-5, atol=1e-5)
@@ -74,7 +78,8 @@ def test_fast_is_robust_to_a_large_mean():
 def test_epsilon_is_used(implementation):
     # A large epsilon shrinks the normalised values measurably.
     x = _x()
-    layer = RGShortcut(groups=4, epsilon=10.0, implementation=implementation)
+    layer = RGShortcut(groups=4, epsilon=10.0)
+    layer.implementation = implementation
     big = _np(layer(x))
     expected = rg_shortcut_ref(x, 4, np.ones(16), np.zeros(16), 10.0)
     np.testing.assert_allclose(big, expected, rtol=1e-5, atol=1e-5)
@@ -103,33 +108,53 @@ def test_parameters_are_two_per_channel_and_keras_group_norm():
 @pytest.mark.parametrize("implementation", ["fast", "keras"])
 def test_gradients(implementation):
     inp = keras.Input(SHAPE[1:])
-    model = keras.Model(
-        inp, RGShortcut(groups=4, implementation=implementation)(inp)
-    )
-    assert_all_trainable_weights_get_gradients(model, _x())
+    model = keras.Model(inp, RGShortcut(groups=4)(inp))
+    with implementation_scope(RGShortcut, implementation):
+        assert_all_trainable_weights_get_gradients(model, _x())
 
 
-def test_fast_and_keras_gradients_agree():
+def _count_keras_group_norm_calls(monkeypatch):
+    calls = []
+    call = keras.layers.GroupNormalization.call
+
+    def counting(self, *args, **kwargs):
+        calls.append(1)
+        return call(self, *args, **kwargs)
+
+    monkeypatch.setattr(keras.layers.GroupNormalization, "call", counting)
+    return calls
+
+
+def test_fast_and_keras_gradients_agree_on_one_instance(monkeypatch):
     x = _x()
-    models = []
-    for implementation in ("fast", "keras"):
-        inp = keras.Input(SHAPE[1:])
-        layer = RGShortcut(groups=4, implementation=implementation)
-        models.append(keras.Model(inp, layer(inp)))
-    _randomise_affine(models[0].layers[-1])
-    models[1].set_weights(models[0].get_weights())
-    for a, b in zip(
-        trainable_gradients(models[0], x) + input_gradients(models[0], x),
-        trainable_gradients(models[1], x) + input_gradients(models[1], x),
-    ):
+    inp = keras.Input(SHAPE[1:])
+    layer = RGShortcut(groups=4)
+    model = keras.Model(inp, layer(inp))
+    _randomise_affine(layer)
+    calls = _count_keras_group_norm_calls(monkeypatch)
+    results = {}
+    for implementation, keras_calls in (("fast", 0), ("keras", 1)):
+        layer.implementation = implementation
+        calls.clear()
+        outputs = [_np(model(x))]
+        assert len(calls) == keras_calls, implementation
+        results[implementation] = (outputs + trainable_gradients(model, x)
+                                   + input_gradients(model, x))
+    for a, b in zip(results["fast"], results["keras"]):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    # The instance's own choice wins over the process-wide one.
+    calls.clear()
+    with implementation_scope(RGShortcut, "fast"):
+        model(x)
+    assert len(calls) == 1
 
 
 @pytest.mark.parametrize("implementation", ["fast", "keras"])
 def test_mixed_precision_finite(implementation):
     keras.config.set_dtype_policy("mixed_float16")
     inp = keras.Input(SHAPE[1:])
-    layer = RGShortcut(groups=4, implementation=implementation)
+    layer = RGShortcut(groups=4)
+    layer.implementation = implementation
     model = keras.Model(inp, layer(inp))
     assert layer.norm.gamma.dtype == "float32"
     x = _x(scale=1000.0)
@@ -152,19 +177,40 @@ def test_keras_reload_in_fresh_process(tmp_path):
 
 
 def test_config_round_trip_and_exact_keys():
-    layer = RGShortcut(
-        groups=8, epsilon=1e-3, implementation="keras", name="rg"
-    )
+    layer = RGShortcut(groups=8, epsilon=1e-3, name="rg")
+    layer.implementation = "keras"
     clone = assert_config_round_trip(layer)
+    # The implementation is a run-time choice: not saved.
     assert (clone.groups, clone.epsilon, clone.implementation) == (
         8,
         1e-3,
-        "keras",
+        None,
     )
     assert clone.norm.epsilon == 1e-3 and clone.norm.groups == 8
     own = set(layer.get_config()) - set(keras.layers.Layer().get_config())
     params = set(inspect.signature(RGShortcut.__init__).parameters)
-    assert own == params - {"self", "kwargs"}
+    # `implementation` stays accepted (deprecated) but is not in configs.
+    assert own == params - {"self", "kwargs", "implementation"}
+
+
+@pytest.mark.parametrize("old", ["fast", "keras"])
+def test_configs_saved_with_an_implementation_still_load(old):
+    config = RGShortcut(groups=8, name="rg").get_config()
+    clone = RGShortcut.from_config({**config, "implementation": old})
+    assert clone.implementation is None
+    assert clone.get_config() == config
+    # Older still: no `data_format` either (channels_last).
+    del config["data_format"]
+    older = RGShortcut.from_config({**config, "implementation": old})
+    assert older.data_format == "channels_last"
+
+
+def test_the_constructor_argument_is_a_deprecated_override():
+    with pytest.warns(DeprecationWarning,
+                      match="`implementation` argument of RGShortcut"):
+        layer = RGShortcut(groups=4, implementation="keras")
+    assert layer.implementation == "keras"
+    assert "implementation" not in layer.get_config()
 
 
 def test_compute_output_shape():
@@ -200,3 +246,14 @@ def test_bad_arguments():
     for kwargs, name in BAD_ARGUMENTS:
         with pytest.raises(ValueError, match=f"`{name}`.*Received: {name}="):
             RGShortcut(**kwargs)
+
+
+def test_bad_implementation_names_the_value_and_the_choices():
+    layer = RGShortcut(groups=4)
+    for bad in ("slow", "Keras", "auto", 0):
+        with pytest.raises(ValueError) as info:
+            layer.implementation = bad
+        assert str(info.value) == (
+            "`implementation` must be one of None, 'fast', 'keras' for "
+            f"RGShortcut. Received: implementation={bad!r}")
+    assert layer.implementation is None

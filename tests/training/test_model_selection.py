@@ -2,6 +2,7 @@
 out from the training split, the test set is read only after training,
 and `metrics.json` says what was selected on which split."""
 
+import dataclasses
 import json
 import os
 import sys
@@ -359,8 +360,9 @@ def test_cli_passes_the_selection_options(monkeypatch, capsys):
             "test": {"best": {"accuracy": 0.5}},
         }
 
-    def fake_train(**kwargs):
-        calls.append(kwargs)
+    def fake_train(config):
+        # The CLI hands over one `TrainConfig`.
+        calls.append(dataclasses.asdict(config))
         return Result()
 
     monkeypatch.setattr(module, "train", fake_train)

@@ -48,6 +48,19 @@ def test_seqconv_recipe_trains_with_dropout_and_rir_says_its_source():
     assert "He et al" in recipes.get_recipe("rir").source
 
 
+def test_model_arguments_take_what_the_network_accepts_then_the_run():
+    # The SeqConv recipe's dropout reaches a SeqResNet, not a ResNet-20.
+    seqconv = recipes.get_recipe("seqconv")
+    assert dict(seqconv.model_kwargs)["dropout"] == 0.1
+    assert recipes.model_arguments(seqconv.model_kwargs, None,
+                                   accepted={"k", "r", "dropout"}) == {
+        "dropout": 0.1}
+    assert recipes.model_arguments(seqconv.model_kwargs, {"k": 16},
+                                   accepted={"depth"}) == {"k": 16}
+    assert recipes.model_arguments(seqconv.model_kwargs, {"dropout": 0.0},
+                                   accepted={"dropout"}) == {"dropout": 0.0}
+
+
 def test_family_recipes():
     assert recipes.recipe_for_model("res_se_net_20").name == "res_se_net"
     assert recipes.recipe_for_model("ror_resnet_56").name == "ror"

@@ -124,3 +124,57 @@ def test_what_does_not_change_it():
     notop = kr.ResNetCifar(include_top=False, input_shape=SHAPE, **HPARAMS)
     sub = keras.Model(five.input, five.get_layer("avg_pool").input)
     assert fingerprint(sub) == fingerprint(notop)
+
+
+# The run-time implementations of GroupedConv2D and RGShortcut compute the
+# same function with the same weights: they are not part of the structure.
+IMPLEMENTATIONS = [("auto", "fast"), ("split", "keras"), ("native", "fast")]
+
+
+def _rgs_resnext():
+    return kr.create_model("b_rgsnet_resnext_29", input_shape=(8, 8, 3),
+                           classes=10, cardinality=2, base_width=4,
+                           groups=2)
+
+
+def test_the_run_time_implementation_does_not_change_it():
+    from keras_resvariants import layers as L
+
+    model = _rgs_resnext()
+    kinds = {type(layer).__name__ for layer in model.layers}
+    assert {"GroupedConv2D", "RGShortcut"} <= kinds
+    reference = fingerprint(model)
+    x = keras.ops.ones((1, 8, 8, 3))
+    prints = set()
+    for grouped, rg in IMPLEMENTATIONS:
+        # The same model called, and a model built, under each choice.
+        with (L.implementation_scope("GroupedConv2D", grouped),
+              L.implementation_scope("RGShortcut", rg)):
+            model(x)
+            prints |= {fingerprint(model), fingerprint(_rgs_resnext())}
+            prints.add(fingerprint(keras.Model.from_config(
+                model.get_config())))
+    # Per-instance choices.
+    for layer in model.layers:
+        if isinstance(layer, L.GroupedConv2D):
+            layer.implementation = "native"
+        elif isinstance(layer, L.RGShortcut):
+            layer.implementation = "keras"
+    model(x)
+    prints.add(fingerprint(model))
+    assert prints == {reference}
+    assert "implementation" not in json.dumps(model.get_config())
+
+
+def test_shipped_records_match_under_every_run_time_implementation(
+        published):
+    from keras_resvariants import layers as L
+
+    records = _shipped_records() + [published.record]
+    for record in records:
+        assert "implementation" not in json.dumps(record.to_config())
+    for grouped, rg in IMPLEMENTATIONS[1:]:
+        with (L.implementation_scope("GroupedConv2D", grouped),
+              L.implementation_scope("RGShortcut", rg)):
+            problems = [p for r in records for p in _check(r)]
+        assert not problems, (grouped, rg, problems)

@@ -1,6 +1,7 @@
 """Loading published weights: local files, tags, download, the checks that
 run before any variable is assigned, head skipping, preprocessing."""
 
+import json
 import logging
 import os
 import shutil
@@ -292,3 +293,36 @@ def test_preprocess_input_matches_the_record(weights_env):
                                rtol=1e-6, atol=1e-6)
     with pytest.raises(ValueError, match="`preprocessing`"):
         kr.preprocess_input(images, "resnet_20.imagenet")
+
+
+# --------------------------------------------------------------------------
+# In-process records and weights directory (what publishing uses)
+
+
+def test_use_records_and_weights_dir_resolve_without_the_environment(
+        published, monkeypatch, tmp_path):
+    from keras_resvariants.weights import registry
+
+    # Outside the blocks: an empty records file, from the environment.
+    empty = tmp_path / "empty.json"
+    empty.write_text(json.dumps({"format_version": registry.FORMAT_VERSION,
+                                 "records": {}}))
+    monkeypatch.setenv(registry.RECORDS_ENV, str(empty))
+    monkeypatch.delenv(loading.WEIGHTS_DIR_ENV, raising=False)
+    monkeypatch.setattr(loading, "REPO_WEIGHTS_DIR",
+                        str(tmp_path / "no_repo_dir"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    environ = dict(os.environ)
+    assert kr.list_weights() == []
+    with registry.use_records(published.records), \
+            loading.use_weights_dir(published.weights_dir):
+        assert NAME in kr.list_weights()
+        assert dict(os.environ) == environ
+        model = kr.create_model(ARCH, weights=TAG, **HPARAMS)
+        np.testing.assert_array_equal(_out(model, published.x),
+                                      published.top)
+    # After the blocks: the environment's records again.
+    assert kr.list_weights() == []
+    assert dict(os.environ) == environ
+    with pytest.raises(ValueError, match=NAME):
+        kr.weights_info(NAME)
