@@ -113,7 +113,7 @@ class Profile:
     """How big and how long: shapes, batches, rounds.
 
     Attributes:
-        name: `"quick"`, `"full"` or `"smoke"` (tests).
+        name: `"quick"`, `"full"`, `"gpu"` or `"smoke"` (tests).
         rounds: timed round-robin rounds per mode.
         layer_rounds: rounds of the layer-level groups (default `rounds`).
         skip: groups left out unless named explicitly.
@@ -169,6 +169,11 @@ PROFILES = {
     "full": Profile("full", rounds=11, warmup=2, model_batch=128,
                     imagenet_batch=4, imagenet_size=224, layer_batch=128,
                     min_sample_seconds=0.1, retries=2, layer_rounds=21),
+    # One GPU (`keras_resvariants.bench.gpu`): big batches, the papers'
+    # full-size networks, few rounds (the GPU is quiet and steady).
+    "gpu": Profile("gpu", rounds=5, warmup=2, model_batch=256,
+                   imagenet_batch=64, imagenet_size=224, layer_batch=256,
+                   min_sample_seconds=0.05, retries=0, extras=True),
     # Tiny shapes for the tests of the instrument itself.
     "smoke": Profile("smoke", rounds=1, warmup=0, model_batch=2,
                      imagenet_batch=1, imagenet_size=32, layer_batch=2,

@@ -23,12 +23,9 @@ from keras_resvariants.bench.groups import CONTROL
 from keras_resvariants.bench.groups import get_profile
 from keras_resvariants.bench.steps import CompiledCandidate
 from keras_resvariants.macs import count_macs
+from keras_resvariants.macs import count_parameters
 
 MODES = ("train", "infer")
-
-
-def trainable_params(model):
-    return int(sum(int(np.prod(w.shape)) for w in model.trainable_weights))
 
 
 def _macs(model):
@@ -39,7 +36,7 @@ def _macs(model):
 
 
 def run_group(group, profile, *, seed=0, jit_compile=False,
-              separate_control=False, log=None):
+              separate_control=False, modes=MODES, log=None):
     """Times `group` (a `groups.Group`) under `profile`.
 
     Args:
@@ -52,6 +49,7 @@ def run_group(group, profile, *, seed=0, jit_compile=False,
             compiles with XLA.
         separate_control: build and compile the control as a second,
             identical model instead of re-timing the baseline's calls.
+        modes: which of `"train"`, `"infer"` to time. Defaults to both.
         log: optional callable taking one progress line.
 
     Returns:
@@ -89,7 +87,7 @@ def run_group(group, profile, *, seed=0, jit_compile=False,
             "role": ("baseline" if cand is candidates[0] else
                      "control" if cand is candidates[1] else "variant"),
             "batch": cand.batch,
-            "params": trainable_params(model),
+            "params": count_parameters(model)["trainable"],
             "macs": _macs(model),
             "target": None if cand.target is None else {
                 "limit": cand.target.limit,
@@ -100,8 +98,13 @@ def run_group(group, profile, *, seed=0, jit_compile=False,
         })
         log(f"  built {cand.name}: {meta[-1]['params']:,} params")
 
-    modes = {}
-    for mode in MODES:
+    unknown = sorted(set(modes) - set(MODES))
+    if unknown:
+        raise ValueError(
+            f"`modes` must be among {', '.join(MODES)}. Received: "
+            f"modes={tuple(modes)!r}")
+    timed, modes = modes, {}
+    for mode in timed:
         calls = {name: getattr(c, mode) for name, c in compiled.items()}
         first = {}
         for name, call in calls.items():
