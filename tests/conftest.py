@@ -23,6 +23,7 @@ _LONG_FIRST = (
     "tests/test_other_backends.py::test_passes_on_backend"
     "[tests/models/test_families_smoke.py",
     "tests/bench/test_study.py::test_study_end_to_end",
+    "tests/bench/test_gpu.py::test_smoke_run",
     "tests/test_other_backends.py",
     "tests/test_docs_examples.py::test_markdown_python_blocks_run",
     "tests/tuning/test_jax.py",
