@@ -240,3 +240,17 @@ def input_gradients(model, inputs, *, training=True, seed=0):
         return [g.detach().cpu().numpy()
                 for g in torch.autograd.grad(loss, tensors)]
     raise NotImplementedError(f"No gradient helper for backend {backend}")
+
+
+def count_calls(monkeypatch, owner, name):
+    """Wraps `owner.name` (a function or method) for the test: returns
+    the list that gets one entry per call."""
+    calls = []
+    original = getattr(owner, name)
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counting)
+    return calls

@@ -99,19 +99,7 @@ class GroupedConv2D(keras.layers.Conv2D):
                                                   implementation)
         self.implementation = implementation
 
-    @property
-    def implementation(self):
-        """This instance's implementation (`"auto"`, `"split"` or
-        `"native"`), or `None` to follow
-        `keras_resvariants.layers.get_implementation("GroupedConv2D")`.
-        Read at each call; not saved."""
-        return self._implementation
-
-    @implementation.setter
-    def implementation(self, value):
-        self._implementation = implementation_lib.check_implementation(
-            type(self), value, allow_none=True
-        )
+    implementation = implementation_lib.instance_property()
 
     def _split(self):
         """Whether this call computes per slice (read at call time)."""

@@ -160,6 +160,22 @@ def implementation_scope(layer, value):
         _current[name] = previous
 
 
+def instance_property():
+    """The `implementation` property of a layer with a run-time choice:
+    the instance's own override (one of its class's implementations), or
+    `None` to follow the process-wide choice. Validated when set; read at
+    each call; in memory only, never saved."""
+
+    def get(self):
+        return self._implementation
+
+    def set_(self, value):
+        self._implementation = check_implementation(type(self), value,
+                                                    allow_none=True)
+
+    return property(get, set_, doc=instance_property.__doc__)
+
+
 def resolve(layer):
     """What a layer instance computes with now: its own `implementation`
     attribute if set, else the process-wide choice for its class."""

@@ -102,19 +102,7 @@ class RGShortcut(keras.layers.Layer):
             name="group_norm",
         )
 
-    @property
-    def implementation(self):
-        """This instance's implementation (`"fast"` or `"keras"`), or
-        `None` to follow
-        `keras_resvariants.layers.get_implementation("RGShortcut")`. Read
-        at each call; not saved."""
-        return self._implementation
-
-    @implementation.setter
-    def implementation(self, value):
-        self._implementation = implementation_lib.check_implementation(
-            type(self), value, allow_none=True
-        )
+    implementation = implementation_lib.instance_property()
 
     def build(self, input_shape):
         if len(input_shape) < 3:

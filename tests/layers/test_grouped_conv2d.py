@@ -8,6 +8,7 @@ from keras_resvariants.layers import GroupedConv2D
 from keras_resvariants.layers import get_implementation
 from keras_resvariants.layers import implementation_scope
 from tests import testing
+from tests.testing import count_calls
 
 CASES = [
     # groups, strides, dilation, padding, use_bias, c_in, filters
@@ -98,15 +99,7 @@ def test_auto_splits_only_on_tensorflow():
 def _count_split_convs(monkeypatch):
     """Counts the per-slice `keras.ops.conv` calls of the split path
     (Conv2D's own `convolution_op` does not go through `keras.ops`)."""
-    calls = []
-    conv = keras.ops.conv
-
-    def counting(*args, **kwargs):
-        calls.append(1)
-        return conv(*args, **kwargs)
-
-    monkeypatch.setattr(keras.ops, "conv", counting)
-    return calls
+    return count_calls(monkeypatch, keras.ops, "conv")
 
 
 def test_one_instance_runs_both_ways_chosen_at_call_time(monkeypatch):

@@ -14,6 +14,7 @@ import pytest
 import keras_resvariants as kr
 from keras_resvariants import layers as L
 from keras_resvariants.layers import implementation as impl
+from tests.testing import count_calls
 from tests.testing import predict_outputs
 
 DEFAULTS = {"GroupedConv2D": "auto", "RGShortcut": "fast"}
@@ -204,14 +205,8 @@ def test_a_compiled_function_keeps_its_choice_until_recompiled(
     it is traced; `compile()` drops the traced functions. Keras' torch
     backend runs `predict` eagerly: each call reads it."""
     eager = keras.backend.backend() == "torch"
-    calls = []
-    call = keras.layers.GroupNormalization.call
-
-    def counting(self, *args, **kwargs):
-        calls.append(1)
-        return call(self, *args, **kwargs)
-
-    monkeypatch.setattr(keras.layers.GroupNormalization, "call", counting)
+    calls = count_calls(monkeypatch, keras.layers.GroupNormalization,
+                        "call")
     inputs = keras.Input((4, 4, 8))
     model = keras.Model(inputs, L.RGShortcut(groups=2)(inputs))
     x = np.ones((2, 4, 4, 8), "float32")

@@ -11,6 +11,7 @@ from tests.reference.rg_shortcut_ref import rg_shortcut_ref
 from tests.testing import assert_all_trainable_weights_get_gradients
 from tests.testing import assert_config_round_trip
 from tests.testing import assert_keras_reload_in_fresh_process
+from tests.testing import count_calls
 from tests.testing import count_trainable
 from tests.testing import input_gradients
 from tests.testing import trainable_gradients
@@ -114,15 +115,7 @@ def test_gradients(implementation):
 
 
 def _count_keras_group_norm_calls(monkeypatch):
-    calls = []
-    call = keras.layers.GroupNormalization.call
-
-    def counting(self, *args, **kwargs):
-        calls.append(1)
-        return call(self, *args, **kwargs)
-
-    monkeypatch.setattr(keras.layers.GroupNormalization, "call", counting)
-    return calls
+    return count_calls(monkeypatch, keras.layers.GroupNormalization, "call")
 
 
 def test_fast_and_keras_gradients_agree_on_one_instance(monkeypatch):
