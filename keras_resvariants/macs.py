@@ -106,14 +106,19 @@ def _(layer: L.BridgeSE):
 
 @layer_macs.register
 def _(layer: L.RiRConv):
-    r, m = _inputs(layer)
+    inputs = _inputs(layer)
+    if layer.residual_channels is None:  # [r, m]
+        c_r = _channels(inputs[0], layer)
+        c_in = c_r + _channels(inputs[1], layer)
+    else:  # concat(r, m), or [concat(r, m), outer]
+        c_r = layer.residual_channels
+        c_in = _channels(inputs[0], layer)
     out = _outputs(layer)[0]
     k = layer.kernel_size
-    c_in = _channels(r, layer) + _channels(m, layer)
     c_out = layer.filters_r + layer.filters_m
     macs = _spatial(out, layer) * k * k * c_in * c_out
     if layer.shortcut == "projection":
-        macs += _spatial(out, layer) * _channels(r, layer) * layer.filters_r
+        macs += _spatial(out, layer) * c_r * layer.filters_r
     return macs
 
 

@@ -39,6 +39,10 @@ def add_subcommand(subparsers):
     parser.add_argument("--jit-compile", action="store_true",
                         help="TensorFlow: XLA-compile the timed calls "
                              "(secondary mode; Keras' CPU default is off)")
+    parser.add_argument("--docs", default=None, metavar="PAGE",
+                        help="also write the run as the docs page PAGE "
+                             "(docs/benchmarks.md) and its raw results "
+                             "beside it (PAGE with .json)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--timeout", type=float, default=None,
                         help="seconds allowed per group process")
@@ -85,4 +89,10 @@ def run(args):
         jit_compile=args.jit_compile, timeout=args.timeout, log=print,
     )
     print(os.path.join(args.output, "benchmarks.md"))
+    if args.docs:
+        from keras_resvariants.bench import report
+
+        for path in report.write_docs(suite, args.docs,
+                                      report.docs_json_path(args.docs)):
+            print(path)
     return 1 if suite["errors"] else 0

@@ -403,7 +403,7 @@ def _grouped(p):
         variants.append(Candidate(
             "seq_resnext_24", f"SeqResNeXt-24 ({size}x{size})",
             registry_model("seq_resnext_24", size), batch,
-            Target(1.0, metric="per_mac")))
+            Target(0.75, metric="per_mac")))
         resnext = Candidate(
             "resnext_29", f"ResNeXt-29 8x64d ({cifar}x{cifar})",
             registry_model("resnext_29", cifar), batch,
@@ -542,25 +542,32 @@ def _layer_bridge_se(p):
 def _layer_rir(p):
     from keras_resvariants import layers as L
 
-    half = _layer_shape(p, 32)
+    half, full = _layer_shape(p, 32), _layer_shape(p, 64)
     return Group(
         name="layer_rir",
         title="RiRConv vs a plain conv of the same total width",
         level="layer",
         claim="RiR: no added cost in time or parameters.",
         baseline=Candidate("conv", "Conv2D(64, 3) + BN + ReLU",
-                           layer_model("conv", [_layer_shape(p, 64)],
-                                       _conv_bn_relu(64)),
+                           layer_model("conv", [full], _conv_bn_relu(64)),
                            p.layer_batch),
         variants=(
+            # Joined streams, as the builders run it.
             Candidate("rir_identity", "RiRConv(32, 32), identity shortcut",
-                      layer_model("rir_identity", [half, half],
-                                  lambda xs: L.RiRConv(32, 32)(xs)),
+                      layer_model("rir_identity", [full],
+                                  lambda x: L.RiRConv(
+                                      32, 32, residual_channels=32)(x)),
                       p.layer_batch, Target(1.05)),
             Candidate("rir_none", "RiRConv(32, 32), no shortcut",
-                      layer_model("rir_none", [half, half],
-                                  lambda xs: L.RiRConv(
-                                      32, 32, shortcut=None)(xs)),
+                      layer_model("rir_none", [full],
+                                  lambda x: L.RiRConv(
+                                      32, 32, shortcut=None,
+                                      residual_channels=32)(x)),
+                      p.layer_batch),
+            Candidate("rir_two_tensors",
+                      "RiRConv(32, 32), identity, called on [r, m]",
+                      layer_model("rir_two_tensors", [half, half],
+                                  lambda xs: L.RiRConv(32, 32)(xs)),
                       p.layer_batch),
         ),
     )
@@ -601,6 +608,57 @@ def _layer_seqconv(p):
                       p.layer_batch),
         )[:None if p.extras else 3],
     )
+
+
+def _layer_seqconv_dropout(p):
+    from keras_resvariants import layers as L
+
+    shape = _layer_shape(p, 64)
+
+    def seq(**kw):
+        return lambda x: L.SeqConv2D(64, 8, return_raw=False, seed=0,
+                                     **kw)(x)
+
+    return Group(
+        name="layer_seqconv_dropout",
+        title="SeqConv2D training with dropout vs without",
+        level="layer",
+        claim="SeqConv: the paper trains its CIFAR nets with dropout on "
+              "each group's view; it should cost little more than the "
+              "shared-convolution path.",
+        baseline=Candidate("seq_k8", "SeqConv2D(64, k=8), dropout 0",
+                           layer_model("seq_k8", [shape], seq()),
+                           p.layer_batch),
+        variants=(
+            Candidate("seq_k8_drop", "SeqConv2D(64, k=8, dropout 0.1)",
+                      layer_model("seq_k8_drop", [shape],
+                                  seq(dropout=0.1)),
+                      p.layer_batch, Target(1.15)),
+            # What any formulation of per-group masks built from dense
+            # convolutions costs at least: each group's own convolution
+            # of a 64-channel view, and nothing else. (Grouped
+            # convolutions over masked copies, the MAC-equal alternative,
+            # run far slower on a CPU; see layers/implementation.py.)
+            Candidate("per_group_convs",
+                      "8 x Conv2D(8, 3) of 64 channels + BN + ReLU (the "
+                      "floor of per-group convolutions)",
+                      layer_model("per_group_convs", [shape],
+                                  _per_group_convs(8, 8)),
+                      p.layer_batch),
+        ),
+    )
+
+
+def _per_group_convs(groups, width):
+    def fn(x):
+        outputs = [keras.layers.Conv2D(width, 3, padding="same",
+                                       use_bias=False)(x)
+                   for _ in range(groups)]
+        x = keras.layers.Concatenate()(outputs)
+        x = keras.layers.BatchNormalization(epsilon=1e-5, momentum=0.9)(x)
+        return keras.layers.ReLU()(x)
+
+    return fn
 
 
 def _layer_grouped(p):
@@ -648,6 +706,7 @@ _GROUP_FACTORIES = {
     "layer_bridge_se": _layer_bridge_se,
     "layer_rir": _layer_rir,
     "layer_seqconv": _layer_seqconv,
+    "layer_seqconv_dropout": _layer_seqconv_dropout,
     "layer_grouped": _layer_grouped,
 }
 

@@ -275,6 +275,74 @@ def render_chart(suite, path):
     return path
 
 
+DOCS_INTRO = """\
+This page is generated: `resvariants bench --quick --docs
+docs/benchmarks.md` runs the quick suite and writes it, with the run's raw
+timings in `docs/benchmarks.json`;
+`python -m keras_resvariants.bench.report --docs docs/benchmarks.json
+docs/benchmarks.md` renders it again from them (a test checks that the
+two agree). Earlier measurements, among them the full profile with the
+papers' own SeqResNet k8 r4 and SeqResNeXt-24, are kept as they were
+written in [benchmarks_history.md](benchmarks_history.md).
+
+Other runs:
+
+```bash
+resvariants bench --quick --output bench_out     # the same suite, to bench_out/
+resvariants bench --output bench_out             # full profile (batch 128; 30+ min)
+resvariants bench --groups rir layer_rir --output /tmp/b   # some groups only
+python -m keras_resvariants.bench.report bench_out/results.json OUT  # re-render
+KERAS_BACKEND=jax python -m keras_resvariants.bench.gpu --output bench_gpu
+```
+
+The last command is the GPU suite: the model-level groups at the `gpu`
+profile (batch 256 at 32x32, 64 at 224x224, the papers' full-size
+networks) in float32 and `mixed_bfloat16`, next to a dense-convolution
+reference timed in the same run, reporting images/s and each network's
+MACs/s as a fraction of the reference's. It needs JAX, Keras and this
+package only (no TensorFlow, no network). Its goals: >= 40% of the
+dense-conv throughput on the ResNet-50-class networks, SeqResNeXt-24
+within 1.5x ResNet-50's time per MAC, the whole command within 5 minutes.
+It has not run yet: no GPU machine has been lent since it was written.
+
+Ratios are the figures to read: they are paired in time and share the
+machine's state. Images/s move with the load; the targets below are the
+goals of the issues that set them.
+"""
+
+
+def render_docs(suite):
+    """`docs/benchmarks.md`: the page's fixed introduction, then the run
+    (its machine, targets and tables, headings one level down)."""
+    m = suite["machine"]
+    body = render_markdown(
+        suite, chart=None,
+        title=f"Measured run: profile `{suite['profile']}`, "
+              f"{m['date'][:10]}, {m['cpu']}",
+    )
+    lines = ["# Benchmarks: every variant against its baseline", "",
+             DOCS_INTRO]
+    for line in body.splitlines():
+        lines.append("#" + line if line.startswith("#") else line)
+    return "\n".join(lines).rstrip("\n") + "\n"
+
+
+def write_docs(suite, md_path, json_path):
+    """Writes the docs page and the run's raw results beside it."""
+    with open(json_path, "w") as f:
+        json.dump(suite, f, indent=1)
+        f.write("\n")
+    with open(md_path, "w") as f:
+        f.write(render_docs(suite))
+    return md_path, json_path
+
+
+def docs_json_path(md_path):
+    """Where the raw results of a docs page go: beside it, `.json`."""
+    root, _ = os.path.splitext(md_path)
+    return root + ".json"
+
+
 def write_report(suite, output_dir):
     """Writes `benchmarks.md` and `benchmarks.png`; returns their paths."""
     os.makedirs(output_dir, exist_ok=True)
@@ -288,12 +356,21 @@ def write_report(suite, output_dir):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
+    docs = bool(argv) and argv[0] == "--docs"
+    if docs:
+        argv = argv[1:]
     if len(argv) != 2:
         print("usage: python -m keras_resvariants.bench.report "
-              "results.json OUTPUT_DIR", file=sys.stderr)
+              "[--docs] results.json OUTPUT (a folder; with --docs, the "
+              "page)", file=sys.stderr)
         return 2
     with open(argv[0]) as f:
         suite = json.load(f)
+    if docs:
+        with open(argv[1], "w") as f:
+            f.write(render_docs(suite))
+        print(argv[1])
+        return 0
     for path in write_report(suite, argv[1]):
         print(path)
     return 0

@@ -23,11 +23,6 @@ def _(block: s.SeqBlock):
     return ("_raw", "")
 
 
-@stream_suffixes.register
-def _(block: s.RiRBlock):
-    return ("", "_transient")
-
-
 def _mark(state, block, name):
     if not isinstance(state, tuple):
         return keras.layers.Identity(name=name)(state)
@@ -60,6 +55,6 @@ def apply_features(spec: s.NetSpec, x, ctx):
     if isinstance(state, tuple):
         raise TypeError(
             "A multi-stream network needs a tail that merges its streams "
-            f"(e.g. SeqTail or ConcatStreams). Got tail={spec.tail!r}"
+            f"(e.g. SeqTail). Got tail={spec.tail!r}"
         )
     return state

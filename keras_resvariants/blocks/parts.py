@@ -37,9 +37,12 @@ def _(stem: s.ImageNetStem, x, ctx):
 
 @apply_stem.register
 def _(stem: s.TwoStreamStem, x, ctx):
+    # The streams stay joined, `concat(r, m)`, from here to the head (see
+    # the RiRBlock function below).
     r = ctx.conv_bn_relu(x, stem.filters_r, 3, name="stem_r")
     m = ctx.conv_bn_relu(x, stem.filters_m, 3, name="stem_m")
-    return r, m
+    return keras.layers.Concatenate(axis=ctx.channel_axis,
+                                    name="stem_concat")([r, m])
 
 
 @apply_stem.register
@@ -315,11 +318,60 @@ def _rir_outer_shortcuts(block, r_in, m_in, stage, strides, ctx, *, name):
                                    (m_in, filters_m, "_transient")))
 
 
+def _stream_widths(spec):
+    """`(residual, transient)` widths of the streams a stem or stage
+    outputs."""
+    if isinstance(spec, s.TwoStreamStem):
+        return spec.filters_r, spec.filters_m
+    return spec.filters, spec.width or spec.filters
+
+
 @apply_block.register
 def _(block: s.RiRBlock, state, stage, index, prev_stage, ctx, *, name):
+    """One RiR block on the joined streams `concat(r, m)`.
+
+    A block that keeps the shape runs its RiRConv layers on the joined
+    tensor and adds the outer shortcut inside the last layer's ReLU, so no
+    layer concatenates or splits the streams. A block that changes shape
+    (the first of a stage), or whose outer shortcut joins after the ReLU,
+    splits the streams, builds the same layers on `[r, m]` and joins them
+    again: the same function and weights, in the same layer order.
+    """
+    widths_in = _stream_widths(stage if index else prev_stage)
+    widths_out = _stream_widths(stage)
+    strides = stage.stride if index == 0 else 1
+    outer = block.outer_shortcut
+    if (strides == 1 and widths_in == widths_out
+            and (outer is None or block.outer_join == "pre_relu")):
+        x = state
+        for layer in range(block.layers):
+            shortcut, resnet_init = _rir_inner_shortcut(block, False)
+            last = layer == block.layers - 1
+            x = layers.RiRConv(
+                *widths_out,
+                shortcut=shortcut,
+                resnet_init=resnet_init,
+                momentum=ctx.bn_momentum,
+                epsilon=ctx.bn_epsilon,
+                kernel_initializer=ctx.conv_init,
+                data_format=ctx.data_format,
+                residual_channels=widths_out[0],
+                outer_streams=outer or "both",
+                name=f"{name}_rir{layer + 1}",
+            )([x, state] if last and outer else x)
+        return x
+    streams = layers.StreamSplit(widths_in[0], data_format=ctx.data_format,
+                                 name=f"{name}_split")(state)
+    r, m = _rir_block_on_streams(block, streams, stage, strides, ctx,
+                                 name=name)
+    return keras.layers.Concatenate(axis=ctx.channel_axis,
+                                    name=f"{name}_join")([r, m])
+
+
+def _rir_block_on_streams(block, state, stage, strides, ctx, *, name):
+    """One RiR block on the separate streams `[r, m]`."""
     r_in, m_in = state
     r, m = state
-    strides = stage.stride if index == 0 else 1
     joins_inside = (block.outer_shortcut is not None
                     and block.outer_join == "pre_relu")
     for layer in range(block.layers):
@@ -377,7 +429,3 @@ def _(tail: s.SeqTail, state, ctx):
     return ctx.conv_bn_relu(act, ctx.channels(act), 1, name="blender")
 
 
-@apply_tail.register
-def _(tail: s.ConcatStreams, state, ctx):
-    return keras.layers.Concatenate(axis=ctx.channel_axis,
-                                    name="streams_concat")(list(state))

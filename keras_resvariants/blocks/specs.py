@@ -326,11 +326,6 @@ class SeqTail:
 
 
 @dataclasses.dataclass(frozen=True)
-class ConcatStreams:
-    """Concatenates two streams into one tensor (RiR)."""
-
-
-@dataclasses.dataclass(frozen=True)
 class DenseHead:
     """Global pooling + Dense classifier (keras.applications)."""
 

@@ -11,6 +11,7 @@ from keras_resvariants.layers.implementation import set_implementation
 from keras_resvariants.layers.rg_shortcut import RGShortcut
 from keras_resvariants.layers.rir_conv import RiRConv
 from keras_resvariants.layers.rir_conv import RiRIdentityInit
+from keras_resvariants.layers.rir_conv import StreamSplit
 from keras_resvariants.layers.ror_add import RoRAdd
 from keras_resvariants.layers.seq_conv2d import SeqConv2D
 
@@ -26,4 +27,5 @@ __all__ = [
     "RiRIdentityInit",
     "RoRAdd",
     "SeqConv2D",
+    "StreamSplit",
 ]

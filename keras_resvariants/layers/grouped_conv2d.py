@@ -34,10 +34,14 @@ class GroupedConv2D(keras.layers.Conv2D):
     (at most 8 input channels) are taken several at a time, up to 32 input
     channels per slice, with a block-diagonal kernel (exact zeros between
     groups, so the same sums), because dozens of tiny convolutions cost
-    more in per-op overhead than the few wasted multiplications. JAX
-    (XLA's native `feature_group_count`) has no such problem, so the
-    default `"auto"` splits only on the TensorFlow backend; `"native"`
-    always uses `keras.ops.conv` on the grouped kernel, like `Conv2D`.
+    more in per-op overhead than the few wasted multiplications. JAX's
+    CPU backend has the same problem (XLA's `feature_group_count` on a
+    CPU: 1.75 s against 31 ms split, forward + backward of a `(32, 16,
+    16, 128)` batch with 8 groups), while GPUs and TPUs run grouped
+    convolutions natively at their own MACs. So the default `"auto"`
+    splits on a CPU, whatever the backend, and uses the native grouped
+    convolution on a GPU or TPU; `"native"` always uses `keras.ops.conv`
+    on the grouped kernel, like `Conv2D`.
 
     The implementation is a run-time choice, not part of the layer: it is
     not in the config, and the layer reads it each time it is called
@@ -107,7 +111,7 @@ class GroupedConv2D(keras.layers.Conv2D):
             return False
         choice = implementation_lib.resolve(self)
         if choice == "auto":
-            return keras.backend.backend() == "tensorflow"
+            return not implementation_lib.on_accelerator()
         return choice == "split"
 
     def _chunk(self, group_width):

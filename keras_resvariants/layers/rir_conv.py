@@ -10,6 +10,7 @@ from keras_resvariants.layers._utils import standardize_data_format
 
 _SHORTCUTS = ("identity", "projection", None)
 _ACTIVATIONS = ("relu", None)
+_OUTER_STREAMS = ("both", "residual")
 
 
 def _centre_tap_identity(kernel_size, in_channels, out_channels, n, dtype):
@@ -193,6 +194,19 @@ class RiRConv(keras.layers.Layer):
     gradients are the same, but the shortcut costs no extra pass over the
     activations, which is the paper's "no added cost".
 
+    Joined streams: with `residual_channels=C_r` the layer takes and
+    returns ONE tensor, `concat(r, m)` with the residual channels first,
+    instead of the list `[r, m]`. The weights and the function are the
+    same; what goes away is the concatenation before the convolution and
+    the split after it, i.e. two copies of the activations per layer
+    (forward, and two more in the backward pass). The builders keep the
+    streams joined from the stem to the head. A joined layer can also add
+    a block's outer shortcut inside its activation: call it on
+    `[x, outer]`, where `outer` has the output's shape; `outer_streams`
+    says whether `outer` joins both streams or only the residual one (its
+    first `filters_r` channels; the rest of `outer` is ignored, so the
+    block's input itself can be passed).
+
     A consequence that is also a choice: the shortcut samples, for each
     output pixel, the input pixel under the centre tap of the strided
     `"same"` convolution, i.e. `r[:, o_h::s, o_w::s]` with
@@ -246,20 +260,32 @@ class RiRConv(keras.layers.Layer):
             which axis holds the channels of both streams (the kernel's
             layout is the same in both). `None` means
             `keras.config.image_data_format()`. Defaults to `None`.
+        residual_channels: `None` or int. `None`: the streams are two
+            tensors `[r, m]`. An int `C_r`: the streams are joined, the
+            input is one tensor whose first `C_r` channels are `r`, and the
+            output is one tensor `concat(r', m')`. Defaults to `None`.
+        outer_streams: `"both"` or `"residual"`: with joined streams and a
+            second input `outer`, whether `outer` is added to both streams
+            or to the residual stream only (its first `filters_r`
+            channels). Defaults to `"both"`.
         **kwargs: Base `keras.layers.Layer` arguments (`name`, `dtype`).
 
     Call arguments:
         inputs: list `[r, m]` of two 4D tensors `(batch, height, width, C)`
             (`(batch, C, height, width)` with
             `data_format="channels_first"`) with equal batch and spatial
-            dimensions.
+            dimensions. With `residual_channels` set: one 4D tensor
+            `concat(r, m)`, or a list `[x, outer]` where `outer` has the
+            output's shape and is added after the BatchNormalization,
+            before the activation.
         training: bool. Whether BatchNormalization uses batch statistics.
 
     Returns:
         List `[r', m']` of shapes `(batch, ceil(height / strides),
         ceil(width / strides), filters_r)` and `(..., filters_m)` (channels
         first: `(batch, filters_r, ...)`): after the ReLU, or before it
-        with `activation=None`.
+        with `activation=None`. With `residual_channels` set: one tensor
+        `concat(r', m')` with `filters_r + filters_m` channels.
 
     Example:
 
@@ -268,6 +294,10 @@ class RiRConv(keras.layers.Layer):
     >>> m = np.ones((2, 8, 8, 4), "float32")
     >>> [tuple(t.shape) for t in layer([r, m])]
     [(2, 4, 4, 8), (2, 4, 4, 8)]
+    >>> joined = keras_resvariants.layers.RiRConv(
+    ...     8, 8, strides=2, residual_channels=4)
+    >>> tuple(joined(np.ones((2, 8, 8, 8), "float32")).shape)
+    (2, 4, 4, 16)
     """
 
     def __init__(
@@ -285,6 +315,8 @@ class RiRConv(keras.layers.Layer):
         seed=None,
         activation="relu",
         data_format=None,
+        residual_channels=None,
+        outer_streams="both",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -307,6 +339,19 @@ class RiRConv(keras.layers.Layer):
         self.seed = (
             None if seed is None else v.check_int("seed", seed, minimum=0)
         )
+        self.residual_channels = (
+            None if residual_channels is None
+            else v.check_positive_int("residual_channels", residual_channels)
+        )
+        self.outer_streams = v.check_choice("outer_streams", outer_streams,
+                                            _OUTER_STREAMS)
+        if self.residual_channels is None and self.outer_streams != "both":
+            raise ValueError(
+                "`outer_streams` applies to joined streams (the `outer` "
+                "input of a layer with `residual_channels` set). Received: "
+                f"outer_streams={self.outer_streams!r} with "
+                "residual_channels=None"
+            )
         if self.resnet_init and self.shortcut is not None:
             # Both would add an identity: W + 2I at initialisation.
             raise ValueError(
@@ -323,6 +368,13 @@ class RiRConv(keras.layers.Layer):
         )
 
     def _stream_shapes(self, input_shape):
+        """`(r_shape, m_shape)` of the streams the layer is called on."""
+        if self.residual_channels is not None:
+            x_shape, _ = self._joined_shapes(input_shape)
+            channels = x_shape[self._axis]
+            return (self._with_channels(x_shape, self.residual_channels),
+                    self._with_channels(
+                        x_shape, channels - self.residual_channels))
         if (
             not isinstance(input_shape, (list, tuple))
             or len(input_shape) != 2
@@ -352,6 +404,40 @@ class RiRConv(keras.layers.Layer):
                 f"Received: inputs with shapes {r_shape} and {m_shape}"
             )
         return r_shape, m_shape
+
+    def _joined_shapes(self, input_shape):
+        """`(x_shape, outer_shape or None)` of a joined-streams call."""
+        shapes = input_shape
+        if not (isinstance(shapes, (list, tuple)) and shapes
+                and isinstance(shapes[0], (list, tuple))):
+            shapes = [shapes]
+        shapes = [tuple(s) for s in shapes]
+        if len(shapes) > 2 or any(len(s) != 4 for s in shapes):
+            raise ValueError(
+                "With `residual_channels` set, `inputs` must be one 4D "
+                "tensor `concat(r, m)` or a list `[x, outer]` of two. "
+                f"Received: inputs with shape(s) {shapes}"
+            )
+        x_shape = shapes[0]
+        channels = x_shape[self._axis]
+        if channels is None or channels <= self.residual_channels:
+            raise ValueError(
+                "`residual_channels` must be smaller than the input's "
+                "channels (the rest are the transient stream). Received: "
+                f"residual_channels={self.residual_channels} for an input "
+                f"of shape {x_shape}"
+            )
+        outer_shape = shapes[1] if len(shapes) == 2 else None
+        if outer_shape is not None:
+            expected = self.compute_output_shape(x_shape)
+            if any(a is not None and b is not None and a != b
+                   for a, b in zip(outer_shape, expected)):
+                raise ValueError(
+                    "`inputs` `[x, outer]` must have `outer` of the "
+                    f"output's shape {expected}. Received: outer of shape "
+                    f"{outer_shape}"
+                )
+        return x_shape, outer_shape
 
     def build(self, input_shape):
         r_shape, m_shape = self._stream_shapes(input_shape)
@@ -391,12 +477,41 @@ class RiRConv(keras.layers.Layer):
         self.norm.build(self._with_channels(r_shape, filters))
 
     def call(self, inputs, training=None):
+        if self.residual_channels is not None:
+            x, outer = inputs, None
+            if isinstance(inputs, (list, tuple)):
+                x, outer = (inputs[0], None) if len(inputs) == 1 else inputs
+            y = self._conv_bn(x, training)
+            if outer is not None:
+                if self.outer_streams == "residual":
+                    outer = keras.ops.multiply(outer, self._residual_mask())
+                y = keras.ops.add(y, outer)
+            return keras.ops.relu(y) if self.activation == "relu" else y
         if not isinstance(inputs, (list, tuple)) or len(inputs) != 2:
             raise ValueError(
                 "`inputs` must be a list of two 4D tensors `[r, m]`. "
                 f"Received: inputs={inputs!r}"
             )
         x = keras.ops.concatenate(list(inputs), axis=self._axis)
+        y = self._conv_bn(x, training)
+        if self.activation == "relu":
+            y = keras.ops.relu(y)
+        r, m = keras.ops.split(y, [self.filters_r], axis=self._axis)
+        return [r, m]
+
+    def _residual_mask(self):
+        """`1` on the residual stream's channels, `0` on the transient's,
+        shaped to broadcast over the channel axis."""
+        mask = keras.ops.concatenate([
+            keras.ops.ones((self.filters_r,), self.compute_dtype),
+            keras.ops.zeros((self.filters_m,), self.compute_dtype),
+        ])
+        if self.data_format == "channels_first":
+            mask = keras.ops.reshape(mask, (-1, 1, 1))
+        return mask
+
+    def _conv_bn(self, x, training):
+        """BN(conv(x, kernel + folded shortcut) [+ bias]) on `concat(r, m)`."""
         kernel = self.kernel
         if self.shortcut is not None:
             kernel = keras.ops.add(kernel, self._folded_shortcut())
@@ -409,11 +524,7 @@ class RiRConv(keras.layers.Layer):
             if self.data_format == "channels_first":
                 bias = keras.ops.reshape(bias, (-1, 1, 1))
             y = keras.ops.add(y, bias)
-        y = self.norm(y, training=training)
-        if self.activation == "relu":
-            y = keras.ops.relu(y)
-        r, m = keras.ops.split(y, [self.filters_r], axis=self._axis)
-        return [r, m]
+        return self.norm(y, training=training)
 
     def _folded_shortcut(self):
         """The shortcut as a kernel-shaped term at the centre tap of the
@@ -445,6 +556,9 @@ class RiRConv(keras.layers.Layer):
         shape = list(r_shape)
         for axis in spatial_axes:
             shape[axis] = down(shape[axis])
+        if self.residual_channels is not None:
+            return self._with_channels(shape,
+                                       self.filters_r + self.filters_m)
         return [self._with_channels(shape, self.filters_r),
                 self._with_channels(shape, self.filters_m)]
 
@@ -474,8 +588,73 @@ class RiRConv(keras.layers.Layer):
             "seed": self.seed,
             "activation": self.activation,
             "data_format": self.data_format,
+            "residual_channels": self.residual_channels,
+            "outer_streams": self.outer_streams,
         }
 
     @classmethod
     def from_config(cls, config):
         return super().from_config(legacy_config(config))
+
+
+@keras.saving.register_keras_serializable(package="keras_resvariants")
+class StreamSplit(keras.layers.Layer):
+    """Splits joined streams `concat(r, m)` into the list `[r, m]`.
+
+    The RiR builders keep the two streams of ResNet in ResNet as one
+    tensor (see `RiRConv`'s `residual_channels`); the few blocks that
+    change shape, whose shortcuts treat the streams separately, split them
+    with this layer.
+
+    Args:
+        residual_channels: int. Channels of `r`, the first ones of the
+            input.
+        data_format: `None`, `"channels_last"` or `"channels_first"`.
+            `None` means `keras.config.image_data_format()`. Defaults to
+            `None`.
+        **kwargs: Base `keras.layers.Layer` arguments (`name`, `dtype`).
+
+    Call arguments:
+        inputs: a 4D tensor with more than `residual_channels` channels.
+
+    Returns:
+        `[r, m]`: the first `residual_channels` channels, and the rest.
+
+    Example:
+
+    >>> split = keras_resvariants.layers.StreamSplit(3)
+    >>> [tuple(t.shape) for t in split(np.ones((2, 4, 4, 8), "float32"))]
+    [(2, 4, 4, 3), (2, 4, 4, 5)]
+    """
+
+    def __init__(self, residual_channels, data_format=None, **kwargs):
+        super().__init__(**kwargs)
+        self.residual_channels = v.check_positive_int("residual_channels",
+                                                      residual_channels)
+        self.data_format = standardize_data_format(data_format)
+        self._axis = channel_axis(self.data_format)
+
+    def build(self, input_shape):
+        channels = None if len(input_shape) != 4 else input_shape[self._axis]
+        if channels is None or channels <= self.residual_channels:
+            raise ValueError(
+                "`StreamSplit` expects a 4D input with more than "
+                f"`residual_channels`={self.residual_channels} channels. "
+                f"Received: input_shape={tuple(input_shape)}"
+            )
+
+    def call(self, inputs):
+        r, m = keras.ops.split(inputs, [self.residual_channels],
+                               axis=self._axis)
+        return [r, m]
+
+    def compute_output_shape(self, input_shape):
+        r_shape, m_shape = list(input_shape), list(input_shape)
+        r_shape[self._axis] = self.residual_channels
+        m_shape[self._axis] = input_shape[self._axis] - self.residual_channels
+        return [tuple(r_shape), tuple(m_shape)]
+
+    def get_config(self):
+        return {**super().get_config(),
+                "residual_channels": self.residual_channels,
+                "data_format": self.data_format}

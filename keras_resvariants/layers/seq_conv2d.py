@@ -1,11 +1,13 @@
 """`SeqConv2D`: sequentially aggregated convolution (SeqConv / WSeqConv)."""
 
 import dataclasses
+import functools
 
 import keras
 import numpy as np
 
 from keras_resvariants import _validation as v
+from keras_resvariants.layers import implementation as implementation_lib
 from keras_resvariants.layers._utils import channel_axis
 from keras_resvariants.layers._utils import legacy_config
 from keras_resvariants.layers._utils import standardize_data_format
@@ -178,13 +180,26 @@ class SeqConv2D(keras.layers.Layer):
     inherent, nothing else is. The input's contribution to every group is
     one convolution, and each `a_i` feeds all the later groups that see it
     in one convolution; their kernels are gathered from the packed weights
-    with one row gather per call (masked entries are zeros). Grouped 3x3
-    convolutions are dense convolutions with block-diagonal kernels,
-    because `Conv2D(groups>1)` trains 40-120x slower on TensorFlow CPU.
-    Training with `dropout > 0` cannot share a convolution between groups
-    (each group drops different channels of each sample), so it runs the
-    straightforward per-group loop (`_forward_loop`, also the formulation
-    the fast path is tested against).
+    with one row gather per call (masked entries are zeros). Training
+    with `dropout > 0` gives each group its own channel mask per sample,
+    so a convolution shared between groups would see the wrong inputs;
+    and the bottleneck's subgroups are grouped convolutions. Both have two
+    formulations, a run-time choice (`keras_resvariants.layers.
+    set_implementation("SeqConv2D", ...)` or `layer.implementation`, not
+    saved; see `keras_resvariants.layers.implementation`):
+      - `"grouped"`: each shared convolution runs over per-group masked
+        copies of its input, as one grouped convolution (one group per
+        copy: the shared path's MACs), and each subgroup convolution is a
+        grouped convolution at its own MACs;
+      - `"dense"`: the straightforward per-group loop for training with
+        dropout (`_forward_loop`, also the reference every fast path is
+        tested against), and dense block-diagonal kernels for the
+        subgroups.
+    `"auto"` (the default) is `"grouped"` on a GPU or TPU and `"dense"`
+    on a CPU, where every backend runs grouped convolutions many times
+    slower than dense ones. The dropout masks are drawn once per call
+    for all groups (`_dropout_masks`), so both formulations drop the same
+    channels.
 
     Reference:
         - Huang, Ou, Wu and Feng, "Sequentially Aggregated Convolutional
@@ -490,14 +505,47 @@ class SeqConv2D(keras.layers.Layer):
     # ------------------------------------------------------------------
     # Forward pass.
 
+    implementation = implementation_lib.instance_property()
+
+    def _grouped(self):
+        """Whether this call uses grouped convolutions (read at call
+        time): for training with dropout (masked copies) and for the
+        bottleneck's subgroups."""
+        choice = implementation_lib.resolve(self)
+        if choice == "auto":
+            return implementation_lib.on_accelerator()
+        return choice == "grouped"
+
     def call(self, inputs, training=None):
         x, shortcut = self._split_inputs(inputs)
         training = bool(training) and self.trainable
+        grouped = self._grouped()
+        masks = None
         if training and self.dropout > 0:
-            raw, act = self._forward_loop(x, shortcut, training)
-        else:
-            raw, act = self._forward_fast(x, shortcut, training)
+            masks = self._dropout_masks(ops.shape(x)[0])
+            if not grouped:
+                raw, act = self._forward_loop(x, shortcut, training, masks)
+                return [raw, act] if self.return_raw else act
+        raw, act = self._forward_fast(x, shortcut, training, masks, grouped)
         return [raw, act] if self.return_raw else act
+
+    def _dropout_masks(self, batch):
+        """Every group's spatial-dropout mask, drawn at once: `(batch,
+        sum(w_i))`, group `i`'s view channels at `offsets[i] ..
+        offsets[i + 1]` (the packed kernel's row order), each entry `0` or
+        `1 / (1 - dropout)`. Both formulations use these, so they drop the
+        same channels."""
+        uniform = keras.random.uniform(
+            (batch, self._plan.offsets[-1]), seed=self._seed_generator
+        )
+        keep = ops.cast(uniform >= self.dropout, self.compute_dtype)
+        return keep * ops.cast(1.0 / (1.0 - self.dropout), self.compute_dtype)
+
+    def _broadcast_mask(self, mask):
+        """`(batch, channels)` -> broadcastable over this layer's layout."""
+        if self._axis == -1:
+            return mask[:, None, None, :]
+        return mask[:, :, None, None]
 
     def _split_inputs(self, inputs):
         if isinstance(inputs, (list, tuple)):
@@ -557,18 +605,19 @@ class SeqConv2D(keras.layers.Layer):
         moving_mean.assign(ops.cast(moving_mean, dtype) * m + mean * (1.0 - m))
         moving_var.assign(ops.cast(moving_var, dtype) * m + var * (1.0 - m))
 
-    def _group_3x3_kernels(self):
-        """The bottleneck's per-group dense `(kh, kw, k, k)` kernels.
+    def _group_3x3_kernels(self, grouped=False):
+        """The bottleneck's per-group `kernel_size` kernels.
 
-        Group `i`'s grouped kernel `(kh, kw, k / c, k)` becomes the dense
-        block-diagonal kernel (input `r` feeds output `o` iff both lie in
-        the same subgroup): tiled `c` times along the input axis, then
-        masked.
+        With `grouped`, group `i`'s own grouped kernel `(kh, kw, k / c,
+        k)`, for a grouped convolution at its own MACs. Otherwise the dense
+        block-diagonal `(kh, kw, k, k)` kernel (input `r` feeds output `o`
+        iff both lie in the same subgroup): tiled `c` times along the input
+        axis, then masked.
         """
         plan, ks, c = self._plan, self.kernel_size, self.subgroups
         g, k = plan.groups, plan.k
         kernel = self.kernel
-        if c > 1:
+        if c > 1 and not grouped:
             width = k // c
             kernel = ops.reshape(kernel, (ks, ks, g, 1, width, k))
             kernel = ops.tile(kernel, (1, 1, 1, c, 1, 1))
@@ -595,7 +644,48 @@ class SeqConv2D(keras.layers.Layer):
             )
         ]
 
-    def _forward_fast(self, x, shortcut, training):
+    def _mask_pieces(self, masks):
+        """The dropout masks in the layout of `_fast_pieces`: for each
+        piece `(channels, groups)`, a `(batch, groups, channels)` tensor
+        (the mask each later group applies to the piece's channels; `1`
+        where the group does not see a channel, whose kernel rows are
+        zero)."""
+        ones = ops.ones_like(masks[:, :1])
+        gathered = ops.take(ops.concatenate([masks, ones], axis=1),
+                            self._piece_rows, axis=1)
+        sizes = [channels * groups for channels, groups in self._piece_shapes]
+        return [
+            ops.transpose(ops.reshape(piece, (-1, channels, groups)),
+                          (0, 2, 1))
+            for piece, (channels, groups) in zip(
+                _split_sizes(gathered, sizes, axis=1), self._piece_shapes
+            )
+        ]
+
+    def _masked_feed(self, tensor, kernel, fmt, *, masks):
+        """A piece's convolution over per-group masked copies: copy `t` is
+        `tensor` times group `t`'s mask (the next of the iterator `masks`),
+        and one grouped convolution (one group per copy) computes every
+        group's contribution at the shared path's MACs."""
+        mask = next(masks)
+        groups, channels = mask.shape[1], mask.shape[2]
+        shape = ops.shape(tensor)
+        if self._axis == -1:
+            copies = tensor[:, :, :, None, :] * mask[:, None, None, :, :]
+            copies = ops.reshape(
+                copies, (shape[0], shape[1], shape[2], groups * channels))
+        else:
+            copies = tensor[:, None] * mask[:, :, :, None, None]
+            copies = ops.reshape(
+                copies, (shape[0], groups * channels, shape[2], shape[3]))
+        return _conv(copies, kernel, fmt)
+
+    def _forward_fast(self, x, shortcut, training, masks=None,
+                      grouped=False):
+        """The shared-convolution formulation. `masks` (training with
+        dropout, see `_dropout_masks`) turns each shared convolution into
+        a grouped one over masked copies; `grouped` also runs the
+        bottleneck's subgroups as grouped convolutions."""
         plan = self._plan
         g, k = plan.groups, plan.k
         fmt, axis = self.data_format, self._axis
@@ -608,11 +698,14 @@ class SeqConv2D(keras.layers.Layer):
         if self.bottleneck:
             reduce_bn = self._bn_parts(self._reduce_bn, training)
             pieces = self._fast_pieces(self.reduce_kernel)
-            spatial = self._group_3x3_kernels()
+            spatial = self._group_3x3_kernels(grouped)
             feed = _pointwise
         else:
             pieces = self._fast_pieces(self.kernel)
             feed = _conv
+        if masks is not None:
+            mask_pieces = iter(self._mask_pieces(masks))
+            feed = functools.partial(self._masked_feed, masks=mask_pieces)
         x_piece, feed_pieces = pieces[0], iter(pieces[1:])
         raws, acts = [], []
         # `acc` holds the pre-activations (before the spatial conv's BN for
@@ -642,13 +735,17 @@ class SeqConv2D(keras.layers.Layer):
                 self._update_moving(self._reduce_bn, reduce_stats)
         return _concat(raws, axis), _concat(acts, axis)
 
-    def _forward_loop(self, x, shortcut, training):
+    def _forward_loop(self, x, shortcut, training, masks=None):
         """Straightforward per-group loop over the paper's math (Eq. 1-5).
 
-        Used for training with dropout (each group's view gets its own
-        channel mask, so no convolution can be shared between groups) and
-        as the reference the fast path is tested against.
+        Used for training with dropout under the `"dense"` implementation
+        (each group's view gets its own channel mask), and as the
+        reference the fast paths are tested against. `masks` are the
+        dropout masks (`_dropout_masks`); drawn here when training with
+        dropout and not given.
         """
+        if masks is None and training and self.dropout > 0:
+            masks = self._dropout_masks(ops.shape(x)[0])
         plan = self._plan
         g, k = plan.groups, plan.k
         fmt, axis = self.data_format, self._axis
@@ -668,17 +765,10 @@ class SeqConv2D(keras.layers.Layer):
         raws, acts = [], []
         for i in range(g):
             view = _stream_view(pieces, plan.lows[i], plan.highs[i], axis)
-            if training and self.dropout > 0:
+            if masks is not None:
                 # One draw per (sample, channel), broadcast over H and W.
-                noise_shape = self._with_channels(
-                    (ops.shape(view)[0], 1, 1, 1), view.shape[axis]
-                )
-                view = keras.random.dropout(
-                    view,
-                    self.dropout,
-                    noise_shape=noise_shape,
-                    seed=self._seed_generator,
-                )
+                mask = masks[:, plan.offsets[i]:plan.offsets[i + 1]]
+                view = view * self._broadcast_mask(mask)
             if self.bottleneck:
                 u = _pointwise(view, first[i], fmt)
                 hidden = self._bn_relu(u, reduce_bn[i], reduce_stats)

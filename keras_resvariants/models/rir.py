@@ -208,7 +208,6 @@ def rir_net(*, widths, blocks_per_stage, layers_per_block=2, mode="rir",
         ),
         block=rir_block(mode, layers_per_block, shortcut, inner_identity,
                         outer_join),
-        tail=(s.ConcatStreams(),),
         head=s.ConvHead() if conv_head else s.DenseHead(),
         default_size=32,
     )

@@ -152,3 +152,42 @@ def test_report_module_rerenders_saved_results(tmp_path):
     assert (out / "benchmarks.md").read_text() == (
         tmp_path / "benchmarks.md").read_text()
     assert os.path.getsize(out / "benchmarks.png") > 5000
+
+
+def test_docs_page_is_written_and_rerendered_from_its_json(tmp_path):
+    runner.run_suite(["ror"], profile="smoke", output_dir=str(tmp_path),
+                     runner=_ScriptedRunner([fake_result()]), log=None)
+    with open(tmp_path / "results.json") as f:
+        suite = json.load(f)
+    page = tmp_path / "docs" / "benchmarks.md"
+    page.parent.mkdir()
+    json_path = report.docs_json_path(str(page))
+    assert json_path == str(tmp_path / "docs" / "benchmarks.json")
+    report.write_docs(suite, str(page), json_path)
+    text = page.read_text()
+    # The run's tables and machine, one heading level below the page's.
+    assert text.startswith("# Benchmarks: every variant against its "
+                           "baseline\n")
+    assert "\n## Measured run: profile `smoke`" in text
+    assert "\n### Model level\n" in text and "\n#### " in text
+    assert suite["machine"]["cpu"] in text
+    assert "benchmarks.png" not in text
+    again = tmp_path / "again.md"
+    assert report.main(["--docs", json_path, str(again)]) == 0
+    assert again.read_text() == text
+    assert report.main(["--docs", json_path]) == 2
+
+
+def test_committed_docs_page_is_the_rendering_of_its_json():
+    root = os.path.join(os.path.dirname(__file__), "..", "..", "docs")
+    with open(os.path.join(root, "benchmarks.json")) as f:
+        suite = json.load(f)
+    with open(os.path.join(root, "benchmarks.md")) as f:
+        assert f.read() == report.render_docs(suite), (
+            "docs/benchmarks.md is stale: python -m "
+            "keras_resvariants.bench.report --docs docs/benchmarks.json "
+            "docs/benchmarks.md")
+    # A quick-profile run, with the goals as targets.
+    assert suite["profile"] == "quick"
+    names = {entry["name"] for entry in suite["groups"]}
+    assert {"rir", "layer_rir", "layer_seqconv_dropout"} <= names

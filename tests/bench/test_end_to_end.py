@@ -36,6 +36,7 @@ def test_layer_group_in_process_counts_params_by_the_spec_formula():
     formula = 9 * 64 * 64 + 2 * 64
     assert by_name["conv"]["params"] == formula
     assert by_name["rir_identity"]["params"] == formula
+    assert by_name["rir_two_tensors"]["params"] == formula
     assert by_name["rir_identity"]["target"]["limit"] == 1.05
     assert result["backend"] == keras.backend.backend()
     for mode in ("train", "infer"):
@@ -44,7 +45,7 @@ def test_layer_group_in_process_counts_params_by_the_spec_formula():
         assert all(len(t) == 1 and t[0] > 0 for t in times.values())
     a = analysis.analyse_group(result, tolerance=10.0)
     assert [v["name"] for v in a["modes"]["train"]["variants"]] == [
-        "rir_identity", "rir_none"]
+        "rir_identity", "rir_none", "rir_two_tensors"]
 
 
 def test_separate_control_builds_a_second_model():

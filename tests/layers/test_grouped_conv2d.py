@@ -7,6 +7,7 @@ import pytest
 from keras_resvariants.layers import GroupedConv2D
 from keras_resvariants.layers import get_implementation
 from keras_resvariants.layers import implementation_scope
+from keras_resvariants.layers.implementation import on_accelerator
 from tests import testing
 from tests.testing import count_calls
 
@@ -77,11 +78,11 @@ def test_narrow_groups_are_sliced_up_to_32_channels(groups, c_in, chunk):
         c_in // groups) == chunk
 
 
-def test_auto_splits_only_on_tensorflow():
+def test_auto_splits_only_on_a_cpu():
     layer = GroupedConv2D(8, 3, groups=4)
     assert layer.implementation is None
     assert get_implementation(GroupedConv2D) == "auto"
-    assert layer._split() == (keras.backend.backend() == "tensorflow")
+    assert layer._split() == (not on_accelerator())
     layer.implementation = "native"
     assert not layer._split()
     layer.implementation = "split"
@@ -93,7 +94,17 @@ def test_auto_splits_only_on_tensorflow():
         assert layer._split()
         ungrouped = GroupedConv2D(8, 3)
         assert not ungrouped._split()  # groups=1: always Conv2D's own
-    assert layer._split() == (keras.backend.backend() == "tensorflow")
+    assert layer._split() == (not on_accelerator())
+
+
+def test_auto_is_native_on_an_accelerator(monkeypatch):
+    from keras_resvariants.layers import implementation
+
+    layer = GroupedConv2D(8, 3, groups=4)
+    monkeypatch.setattr(implementation, "on_accelerator", lambda: True)
+    assert not layer._split()
+    monkeypatch.setattr(implementation, "on_accelerator", lambda: False)
+    assert layer._split()
 
 
 def _count_split_convs(monkeypatch):

@@ -17,7 +17,8 @@ from keras_resvariants.layers import implementation as impl
 from tests.testing import count_calls
 from tests.testing import predict_outputs
 
-DEFAULTS = {"GroupedConv2D": "auto", "RGShortcut": "fast"}
+DEFAULTS = {"GroupedConv2D": "auto", "RGShortcut": "fast",
+            "SeqConv2D": "auto"}
 
 
 @pytest.fixture(autouse=True)
@@ -93,8 +94,9 @@ def test_an_unknown_layer_names_the_argument_value_and_choices(layer):
         with pytest.raises(ValueError) as info:
             call()
         assert str(info.value) == (
-            "`layer` must be one of 'GroupedConv2D', 'RGShortcut' or the "
-            f"layer class (or a subclass). Received: layer={layer!r}")
+            "`layer` must be one of 'GroupedConv2D', 'RGShortcut', "
+            "'SeqConv2D' or the layer class (or a subclass). Received: "
+            f"layer={layer!r}")
 
 
 def test_an_instance_is_not_a_layer_argument():
@@ -108,7 +110,8 @@ def test_an_instance_is_not_a_layer_argument():
     [("GroupedConv2D", "fast", "'auto', 'split', 'native'"),
      ("GroupedConv2D", None, "'auto', 'split', 'native'"),
      ("RGShortcut", "native", "'fast', 'keras'"),
-     ("RGShortcut", "Fast", "'fast', 'keras'")],
+     ("RGShortcut", "Fast", "'fast', 'keras'"),
+     ("SeqConv2D", "loop", "'auto', 'grouped', 'dense'")],
 )
 def test_an_unknown_implementation_names_the_value_and_choices(
         layer, bad, accepted):

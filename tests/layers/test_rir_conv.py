@@ -17,6 +17,7 @@ from testing import trainable_gradients
 
 from keras_resvariants.layers import RiRConv
 from keras_resvariants.layers import RiRIdentityInit
+from keras_resvariants.layers import StreamSplit
 
 BATCH = 2
 # Weights are overwritten with NumPy values wherever the initializer does not
@@ -130,6 +131,76 @@ def test_matches_numpy_reference(case, activation):
         if activation is None:
             # Pre-activations: negative values are kept.
             assert all(np.any(out < 0) for out in outputs)
+
+
+# Joined streams (`residual_channels`): (case index, outer_streams or
+# None for no second input).
+JOINED_CASES = [(0, None), (2, None), (3, None), (6, None), (7, None),
+                (10, None), (0, "both"), (0, "residual"), (5, "residual"),
+                (9, "both")]
+
+
+@pytest.mark.parametrize("index, outer_streams", JOINED_CASES)
+def test_joined_streams_match_numpy_reference(index, outer_streams):
+    """One tensor `concat(r, m)` in and out, and the outer shortcut added
+    inside the ReLU, against the stream-by-stream reference."""
+    c_r, c_m, f_r, f_m, k, strides, shortcut, use_bias, hw = (
+        REFERENCE_CASES[index])
+    rng = np.random.default_rng(1)
+    layer = RiRConv(f_r, f_m, kernel_size=k, strides=strides,
+                    shortcut=shortcut, use_bias=use_bias,
+                    residual_channels=c_r,
+                    outer_streams=outer_streams or "both", **FAST_INIT)
+    r, m = _inputs(rng, c_r, c_m, hw)
+    x = np.concatenate([r, m], -1)
+    out_shape = layer.compute_output_shape(x.shape)
+    assert out_shape[-1] == f_r + f_m
+    outer = rng.standard_normal(out_shape).astype("float32")
+    inputs = x if outer_streams is None else [x, outer]
+    layer.build(x.shape)
+    _randomise(layer, rng)
+    adds = {}
+    if outer_streams == "both":
+        adds = {"residual_add": outer[..., :f_r],
+                "transient_add": outer[..., f_r:]}
+    elif outer_streams == "residual":
+        adds = {"residual_add": outer[..., :f_r]}  # the rest is ignored
+    for training in (False, True):
+        out = keras.ops.convert_to_numpy(layer(inputs, training=training))
+        expected = np.concatenate(
+            _reference(layer, r, m, training, **adds), -1)
+        assert out.shape == expected.shape == out_shape
+        np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("shortcut", ["identity", "projection", None])
+def test_joined_streams_equal_two_tensor_call_with_gradients(shortcut):
+    """The same weights give the same outputs and weight gradients whether
+    the streams are joined or two tensors (training and inference)."""
+    rng = np.random.default_rng(2)
+    r, m = _inputs(rng, 3, 4, (7, 8))
+    r_in, m_in = keras.Input(r.shape[1:]), keras.Input(m.shape[1:])
+    joined_in = keras.layers.Concatenate()([r_in, m_in])
+    split = RiRConv(5, 6, strides=2, shortcut=shortcut, **FAST_INIT)
+    joined = RiRConv(5, 6, strides=2, shortcut=shortcut,
+                     residual_channels=3, **FAST_INIT)
+    models = [
+        keras.Model([r_in, m_in],
+                    keras.layers.Concatenate()(split([r_in, m_in]))),
+        keras.Model([r_in, m_in], joined(joined_in)),
+    ]
+    _randomise(split, rng)
+    joined.set_weights(split.get_weights())
+    for training in (False, True):
+        a, b = (keras.ops.convert_to_numpy(model([r, m], training=training))
+                for model in models)
+        np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
+        grads = [trainable_gradients(model, [r, m], training=training)
+                 for model in models]
+        assert len(grads[0]) == len(grads[1]) == len(split.trainable_weights)
+        for g_split, g_joined in zip(*grads):
+            np.testing.assert_allclose(g_joined, g_split, rtol=1e-5,
+                                       atol=1e-5)
 
 
 @pytest.mark.parametrize(
@@ -444,6 +515,10 @@ BAD_CONSTRUCTOR_ARGUMENTS = [
     ({"kernel_initializer": "nope"}, "kernel_initializer", "nope"),
     ({"seed": -1}, "seed", -1),
     ({"activation": "sigmoid"}, "activation", "sigmoid"),
+    ({"residual_channels": 0}, "residual_channels", 0),
+    ({"residual_channels": 4, "outer_streams": "transient"},
+     "outer_streams", "transient"),
+    ({"outer_streams": "residual"}, "outer_streams", "residual"),
 ]
 
 
@@ -463,6 +538,22 @@ BAD_INPUTS = [
     ({}, [(2, 8, 8, 4), (3, 8, 8, 4)], "inputs"),
     ({}, [(2, 8, 4), (2, 8, 4)], "inputs"),
 ]
+
+
+BAD_JOINED_INPUTS = [
+    ([(2, 8, 8, 4)], "residual_channels=4"),  # no transient channel
+    ([(2, 8, 8, 6)] * 3, "inputs"),
+    ([(2, 8, 8, 6), (2, 4, 4, 8)], "outer"),
+    ([(2, 8, 8, 6), (2, 8, 8, 4)], "outer"),
+]
+
+
+def test_bad_joined_inputs_raise():
+    for shapes, argument in BAD_JOINED_INPUTS:
+        layer = RiRConv(4, 4, residual_channels=4)
+        arrays = [np.zeros(s, "float32") for s in shapes]
+        with pytest.raises(ValueError, match=re.escape(argument)):
+            layer(arrays[0] if len(arrays) == 1 else arrays)
 
 
 def test_bad_inputs_raise():
@@ -489,3 +580,22 @@ def test_identity_init_bad_arguments_raise():
         arguments = {"base": "zeros", "channels_r": 2, "filters_r": 2, **kwargs}
         with pytest.raises(ValueError, match=re.escape(argument)):
             RiRIdentityInit(**arguments)(shape)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_stream_split_is_channel_slicing(data_format):
+    x = np.random.default_rng(3).standard_normal((2, 5, 6, 7)).astype(
+        "float32")
+    axis = -1 if data_format == "channels_last" else 1
+    split = StreamSplit(3, data_format=data_format)
+    r, m = to_numpy_list(split(x))
+    np.testing.assert_array_equal(r, np.take(x, np.arange(3), axis=axis))
+    np.testing.assert_array_equal(m, np.take(x, np.arange(3, x.shape[axis]),
+                                             axis=axis))
+    assert [tuple(s) for s in split.compute_output_shape(x.shape)] == [
+        r.shape, m.shape]
+    assert_config_round_trip(split)
+    with pytest.raises(ValueError, match="residual_channels=0"):
+        StreamSplit(0)
+    with pytest.raises(ValueError, match="residual_channels`=7"):
+        StreamSplit(7, data_format=data_format)(x)

@@ -432,6 +432,96 @@ def test_dropout_is_identity_at_inference():
     )
 
 
+# Grouped formulation vs the per-group loop (the "dense" reference):
+# (c_in, layer arguments, data format). Small shapes: on a CPU every
+# backend compiles and runs grouped convolutions slowly.
+GROUPED_CASES = [
+    (8, dict(filters=12, group_width=4), "channels_last"),
+    (6, dict(filters=12, group_width=4, window=None), "channels_last"),
+    (4, dict(filters=12, group_width=4, window=5), "channels_first"),
+    (6, dict(filters=16, group_width=4, bottleneck=True, subgroups=2,
+             window=None), "channels_last"),
+    (8, dict(filters=16, group_width=8, bottleneck=True, subgroups=4,
+             window=12), "channels_first"),
+]
+
+
+def _pair(c_in, kwargs, data_format, rng, dropout):
+    """Two equal layers (same weights, same dropout seed), one per
+    implementation, inside single-layer models with a shortcut input."""
+    shape = (8, 7, c_in) if data_format == "channels_last" else (c_in, 8, 7)
+    s_shape = shape[:2] + (kwargs["filters"],) if (
+        data_format == "channels_last") else (kwargs["filters"],) + shape[1:]
+    models = {}
+    for implementation in ("grouped", "dense"):
+        layer = SeqConv2D(**kwargs, dropout=dropout, seed=4,
+                          data_format=data_format, **FAST_INIT)
+        layer.implementation = implementation
+        x_in, s_in = keras.Input(shape), keras.Input(s_shape)
+        models[implementation] = keras.Model([x_in, s_in],
+                                             layer([x_in, s_in]))
+    weights = None
+    for model in models.values():
+        layer = model.layers[-1]
+        if weights is None:
+            _randomise(layer, rng)
+            weights = layer.get_weights()
+        layer.set_weights(weights)
+    x = rng.standard_normal((BATCH,) + shape).astype("float32")
+    shortcut = rng.standard_normal((BATCH,) + s_shape).astype("float32")
+    return models["grouped"], models["dense"], [x, shortcut]
+
+
+@pytest.mark.parametrize("c_in, kwargs, data_format", GROUPED_CASES)
+def test_grouped_formulation_equals_the_loop(c_in, kwargs, data_format):
+    """Outputs and weight gradients of the grouped formulation (masked
+    copies, grouped subgroup convolutions) equal the per-group loop's,
+    with dropout (the same masks) in training and without it in
+    inference; the moving statistics follow the same updates."""
+    rng = np.random.default_rng(11)
+    grouped, dense, inputs = _pair(c_in, kwargs, data_format, rng, 0.3)
+    plain = None
+    for training in (True, False):
+        a = to_numpy_list(grouped(inputs, training=training))
+        b = to_numpy_list(dense(inputs, training=training))
+        for got, want in zip(a, b):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+        if training:
+            plain = a
+    # The masks do act: without dropout the training outputs differ.
+    without, _, _ = _pair(c_in, kwargs, data_format,
+                          np.random.default_rng(11), 0.0)
+    assert not np.allclose(
+        to_numpy_list(without(inputs, training=True))[0], plain[0])
+    for g, d in zip(grouped.layers[-1].non_trainable_weights,
+                    dense.layers[-1].non_trainable_weights):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(g),
+                                   keras.ops.convert_to_numpy(d),
+                                   rtol=1e-5, atol=1e-6)
+    for training in (True, False):
+        ga = trainable_gradients(grouped, inputs, training=training)
+        gb = trainable_gradients(dense, inputs, training=training)
+        assert len(ga) == len(gb) == 3 + 3 * kwargs.get("bottleneck", 0)
+        for got, want in zip(ga, gb):
+            np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_auto_is_grouped_only_on_an_accelerator(monkeypatch):
+    from keras_resvariants.layers import implementation
+
+    layer = SeqConv2D(8, 4)
+    monkeypatch.setattr(implementation, "on_accelerator", lambda: False)
+    assert not layer._grouped()
+    monkeypatch.setattr(implementation, "on_accelerator", lambda: True)
+    assert layer._grouped()
+    layer.implementation = "dense"
+    assert not layer._grouped()
+    with implementation.implementation_scope("SeqConv2D", "grouped"):
+        layer.implementation = None
+        assert layer._grouped()
+    assert "implementation" not in layer.get_config()
+
+
 def _model(rng):
     """A dense basic head feeding a windowed grouped bottleneck layer that
     takes the head's raw stream as its shortcut (two small layers: on JAX

@@ -21,6 +21,7 @@ from keras_resvariants.blocks import parts
 from keras_resvariants.blocks import specs as s
 from keras_resvariants.blocks.context import BuildContext
 from keras_resvariants.layers import RiRConv
+from keras_resvariants.layers import StreamSplit
 from keras_resvariants.models import build_model
 from keras_resvariants.models.resnet import cifar_basic
 from tests.testing import count_trainable
@@ -290,17 +291,29 @@ BLOCKS = [
      (5, 6), 2),  # the earlier "resnet" mode
     (s.RiRBlock(inner_identity="learnable", outer_shortcut=None), (3, 4),
      (5, 6), 2),  # ResNet Init
+    (s.RiRBlock(inner_identity="learnable", outer_shortcut=None), (4, 3),
+     (4, 3), 1),
+    (s.RiRBlock(inner_identity=None, outer_shortcut=None), (4, 3),
+     (4, 3), 1),  # CNN
+    (s.RiRBlock(outer_join="post_relu"), (4, 3), (4, 3), 1),
 ]
 
 
 @pytest.mark.parametrize("block, channels, widths, stride", BLOCKS)
 def test_block_matches_numpy(block, channels, widths, stride):
-    r_in = keras.Input((7, 8, channels[0]))
-    m_in = keras.Input((7, 8, channels[1]))
+    # The builders keep the streams joined, concat(r, m); the reference
+    # works stream by stream.
+    x_in = keras.Input((7, 8, sum(channels)))
     stage = s.StageSpec(widths[0], 1, stride, width=widths[1])
-    out = parts.apply_block(block, (r_in, m_in), stage, 0, None,
-                            BuildContext(), name="b")
-    model = keras.Model([r_in, m_in], list(out))
+    previous = s.StageSpec(channels[0], 1, width=channels[1])
+    out = parts.apply_block(block, x_in, stage, 0, previous, BuildContext(),
+                            name="b")
+    model = keras.Model(x_in, out)
+    # Only the blocks that change shape (or join after the ReLU) split the
+    # streams; the others run RiRConv on the joined tensor.
+    splits = any(isinstance(layer, StreamSplit) for layer in model.layers)
+    assert splits == (stride != 1 or channels != widths
+                      or block.outer_join == "post_relu")
     rng = np.random.default_rng(5)
     for var in model.weights:
         name = var.path.split("/")[-1]
@@ -313,8 +326,9 @@ def test_block_matches_numpy(block, channels, widths, stride):
     m = rng.normal(size=(2, 7, 8, channels[1])).astype("float32")
     for training in (False, True):
         want = _np_block(block, model, r, m, widths, stride, training)
-        got = [keras.ops.convert_to_numpy(t)
-               for t in model([r, m], training=training)]
+        joined = keras.ops.convert_to_numpy(
+            model(np.concatenate([r, m], -1), training=training))
+        got = np.split(joined, [widths[0]], axis=-1)
         for a, b in zip(got, want):
             assert a.shape == b.shape
             np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
