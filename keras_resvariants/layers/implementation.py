@@ -181,21 +181,15 @@ def implementation_scope(layer, value):
 def on_accelerator():
     """Whether the active backend computes on a GPU or TPU (where grouped
     convolutions are native and fast) rather than a CPU."""
-    backend = keras.backend.backend()
-    if backend == "jax":
-        import jax
-
-        return jax.default_backend() != "cpu"
-    if backend == "torch":
+    if keras.backend.backend() == "torch":
         import torch
 
         return torch.cuda.is_available()  # Keras then places tensors there
-    if backend == "tensorflow":
-        import tensorflow as tf
-
-        return bool(tf.config.list_logical_devices("GPU")
-                    or tf.config.list_logical_devices("TPU"))
-    return False
+    try:
+        devices = keras.distribution.list_devices()  # "cpu:0", "gpu:0", ...
+    except (AttributeError, NotImplementedError):
+        return False
+    return any(not str(d).lower().startswith("cpu") for d in devices)
 
 
 def instance_property():
