@@ -435,12 +435,17 @@ def test_dropout_is_identity_at_inference():
 # Grouped formulation vs the per-group loop (the "dense" reference):
 # (c_in, layer arguments, data format). Small shapes: on a CPU every
 # backend compiles and runs grouped convolutions slowly.
+# Three of the five are `slow` (grouped convolutions compile for seconds
+# on JAX's CPU backend): run them with `-m slow`.
 GROUPED_CASES = [
     (8, dict(filters=12, group_width=4), "channels_last"),
-    (6, dict(filters=12, group_width=4, window=None), "channels_last"),
-    (4, dict(filters=12, group_width=4, window=5), "channels_first"),
-    (6, dict(filters=16, group_width=4, bottleneck=True, subgroups=2,
-             window=None), "channels_last"),
+    pytest.param(6, dict(filters=12, group_width=4, window=None),
+                 "channels_last", marks=pytest.mark.slow),
+    pytest.param(4, dict(filters=12, group_width=4, window=5),
+                 "channels_first", marks=pytest.mark.slow),
+    pytest.param(6, dict(filters=16, group_width=4, bottleneck=True,
+                         subgroups=2, window=None), "channels_last",
+                 marks=pytest.mark.slow),
     (8, dict(filters=16, group_width=8, bottleneck=True, subgroups=4,
              window=12), "channels_first"),
 ]
