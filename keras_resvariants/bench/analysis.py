@@ -24,7 +24,9 @@ def analyse_group(result, tolerance=stats.DEFAULT_TOLERANCE):
         the paired MACs/s ratios, or None without MAC counts),
         `images_per_s` and `baseline_images_per_s` (context only), and
         `target` / `target_ratio` / `target_met` where the variant has a
-        target in this mode.
+        target in this mode, and then `floor_ratio` / `floor_met`: the
+        same metric for the candidate that measures its floor (see
+        `groups.Candidate.floor_for`), None without one.
     """
     candidates = {c["name"]: c for c in result["candidates"]}
     baseline = candidates[result["baseline"]]
@@ -45,6 +47,7 @@ def analyse_group(result, tolerance=stats.DEFAULT_TOLERANCE):
             row = _variant_row(cand, baseline, times[cand["name"]],
                                base_times, mode)
             rows.append(row)
+        _add_floors(rows, candidates)
         out["modes"][mode] = {
             "control": verdict,
             "variants": rows,
@@ -69,6 +72,8 @@ def _variant_row(cand, baseline, times, base_times, mode):
         "target": None,
         "target_ratio": None,
         "target_met": None,
+        "floor_ratio": None,
+        "floor_met": None,
     }
     if cand["macs"] and baseline["macs"]:
         row["per_mac"] = stats.summarize(stats.efficiency_ratios(
@@ -82,11 +87,33 @@ def _variant_row(cand, baseline, times, base_times, mode):
             ratio = summary["median"]
             row["target"] = target["text"]
             row["target_ratio"] = ratio
-            row["target_met"] = bool(
-                ratio <= target["limit"] if target["metric"] == "time"
-                else ratio >= target["limit"]
-            )
+            row["target_met"] = _meets(ratio, target)
     return row
+
+
+def _meets(ratio, target):
+    """`groups.Target.met` for a target stored as a dict."""
+    if target["metric"] == "time":
+        return bool(ratio <= target["limit"])
+    return bool(ratio >= target["limit"])
+
+
+def _add_floors(rows, candidates):
+    """Each targeted row gets its floor candidate's ratio on the target's
+    metric, and whether the floor itself meets the target."""
+    by_name = {r["name"]: r for r in rows}
+    for floor in rows:
+        of = candidates[floor["name"]].get("floor_for")
+        row = by_name.get(of)
+        if row is None or row["target"] is None:
+            continue
+        target = candidates[of]["target"]
+        summary = (floor["time"] if target["metric"] == "time"
+                   else floor["per_mac"])
+        if summary is None:
+            continue
+        row["floor_ratio"] = summary["median"]
+        row["floor_met"] = _meets(row["floor_ratio"], target)
 
 
 def pick_attempt(attempts, tolerance=stats.DEFAULT_TOLERANCE):

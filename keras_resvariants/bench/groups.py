@@ -68,6 +68,12 @@ class Candidate:
             shape, logits output for model candidates).
         batch: examples per timed call.
         target: optional `Target` against the group's baseline.
+        floor_for: name of the variant (in the same group) whose minimal
+            cost this candidate measures: the same step with the variant's
+            extra work reduced to what no formulation can avoid (e.g. one
+            elementwise multiply). The targets table prints the floor's
+            ratio beside the variant's, so a target that its own floor
+            misses shows as out of reach on this machine.
     """
 
     name: str
@@ -75,6 +81,7 @@ class Candidate:
     build: object
     batch: int
     target: Target | None = None
+    floor_for: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -269,8 +276,11 @@ def _conv_bn_relu(filters, *, strides=1, kernel_size=3, groups=1,
 
 
 def _variants(p, *candidates):
-    """The candidates with a target, plus the others if `p.extras`."""
-    return tuple(c for c in candidates if p.extras or c.target is not None)
+    """The candidates with a target or a floor, plus the others if
+    `p.extras`."""
+    return tuple(c for c in candidates
+                 if p.extras or c.target is not None
+                 or c.floor_for is not None)
 
 
 def _ror(p):
@@ -296,11 +306,15 @@ def _ror(p):
                       spec_model(lambda: cifar_basic(
                           20, merge=s.RoRMerge(represent_ratio=0.0)),
                           size, "sdepth20"), batch),
+            # The floor: the Represent channels' mask is one multiply of
+            # the shortcut per block (x*m + F), which TF's CPU kernels run
+            # as its own pass over the feature map. A kept drop-layer gate
+            # adds nothing to it (see RoRAdd.call).
             Candidate("ror_nodrop", "ResNet-20, RoRAdd (5% represent, no "
-                                    "drop: the mask alone)",
+                                    "drop: the mask alone, the floor)",
                       spec_model(lambda: cifar_basic(
                           20, merge=s.RoRMerge(drop_rate=0.0)),
-                          size, "ror20_nodrop"), batch),
+                          size, "ror20_nodrop"), batch, floor_for="ror"),
         ),
     )
 
@@ -644,7 +658,7 @@ def _layer_seqconv_dropout(p):
                       "floor of per-group convolutions)",
                       layer_model("per_group_convs", [shape],
                                   _per_group_convs(8, 8)),
-                      p.layer_batch),
+                      p.layer_batch, floor_for="seq_k8_drop"),
         ),
     )
 

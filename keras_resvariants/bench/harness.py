@@ -95,6 +95,7 @@ def run_group(group, profile, *, seed=0, jit_compile=False,
                 "mode": cand.target.mode,
                 "text": cand.target.text,
             },
+            "floor_for": cand.floor_for,
         })
         log(f"  built {cand.name}: {meta[-1]['params']:,} params")
 

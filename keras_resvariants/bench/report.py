@@ -84,17 +84,23 @@ def _targets_table(suite):
                 if v["target"] is None:
                     continue
                 status = "met" if v["target_met"] else "**not met**"
+                floor = "–"
+                if v.get("floor_ratio") is not None:
+                    floor = f"{v['floor_ratio']:.3f}"
+                    if not v["floor_met"]:
+                        status += ", out of reach: its floor misses it"
                 if entry["flagged"]:
                     status += " (noisy run)"
                 rows.append(
                     f"| {entry['result']['title']} | {v['label']} | {mode} "
-                    f"| {v['target']} | {v['target_ratio']:.3f} | {status} |"
+                    f"| {v['target']} | {v['target_ratio']:.3f} | {floor} "
+                    f"| {status} |"
                 )
     if not rows:
         return []
     return [
-        "| group | variant | mode | target | measured | status |",
-        "|---|---|---|---|---|---|",
+        "| group | variant | mode | target | measured | floor | status |",
+        "|---|---|---|---|---|---|---|",
         *rows,
     ]
 
@@ -153,6 +159,16 @@ def _group_section(entry):
     return lines
 
 
+FLOORS = (
+    "Floor: the ratio, in the same run and on the same metric, of the "
+    "same step with the variant's extra work cut down to what no "
+    "formulation of it can avoid (for RoR, the mask's one multiply with "
+    "no drop-layer). A target that its floor misses is out of reach on "
+    "this machine's kernels, whatever the layer's code does; '–' where "
+    "the group measures no floor."
+)
+
+
 def render_markdown(suite, *, title="Benchmarks: every variant against its "
                     "baseline", chart="benchmarks.png"):
     """The report as Markdown text."""
@@ -163,7 +179,7 @@ def render_markdown(suite, *, title="Benchmarks: every variant against its "
         lines += [f"![paired train/infer time ratios]({chart})", ""]
     targets = _targets_table(suite)
     if targets:
-        lines += ["## Targets", "", *targets, ""]
+        lines += ["## Targets", "", FLOORS, "", *targets, ""]
     for level, heading in (("model", "Model level"),
                            ("layer", "Layer level (one layer, forward + "
                                      "backward)")):

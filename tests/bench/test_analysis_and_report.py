@@ -45,6 +45,47 @@ def test_targets_are_judged_on_their_metric(target, scale, met):
     assert a["modes"]["infer"]["variants"][0]["target"] is None
 
 
+def _with_floor(result, floor_scale):
+    """`result` plus a candidate measuring the variant's floor, at a fixed
+    multiple of each round's baseline."""
+    base = result["candidates"][0]
+    result["candidates"].append(dict(
+        base, name="floor", label="Floor", role="variant", target=None,
+        floor_for="var"))
+    for data in result["modes"].values():
+        data["times"]["floor"] = [t * floor_scale
+                                  for t in data["times"]["base"]]
+    return result
+
+
+@pytest.mark.parametrize("floor_scale, reachable", [(1.02, True),
+                                                    (1.04, False)])
+def test_a_floor_shows_whether_a_missed_target_is_reachable(
+        floor_scale, reachable, tmp_path):
+    result = _with_floor(fake_result(variant_scale=1.05,
+                                     target=time_target(1.03)), floor_scale)
+    a = analysis.analyse_group(result)
+    var, floor = a["modes"]["train"]["variants"]
+    assert not var["target_met"]
+    assert var["floor_ratio"] == pytest.approx(floor_scale)
+    assert var["floor_met"] is reachable
+    # The floor is not judged itself, and says nothing where there is no
+    # target (inference).
+    assert floor["target"] is None and floor["floor_ratio"] is None
+    assert a["modes"]["infer"]["variants"][0]["floor_ratio"] is None
+    md = report.render_markdown(
+        {"machine": runner.machine_info(), "profile": "smoke",
+         "tolerance": 0.03, "jit_compile": False, "elapsed_s": 1.0,
+         "errors": {}, "groups": [{"name": "g", "result": result,
+                                   "analysis": a, "flagged": False,
+                                   "attempts": 1}]}, chart=None)
+    row = (f"| Title of g | Variant | train | time <= 1.03x | 1.050 "
+           f"| {floor_scale:.3f} | **not met**")
+    assert row in md
+    assert ("out of reach" in md.split(row)[1].split("\n")[0]) \
+        is not reachable
+
+
 def test_target_dataclass_agrees_with_analysis():
     assert Target(1.03).met(1.03) and not Target(1.03).met(1.031)
     assert Target(0.75, metric="per_mac").met(0.8)
@@ -111,8 +152,8 @@ def test_suite_reruns_contaminated_group_and_flags_persistent_noise(
         assert json.load(f)["groups"][1]["flagged"] is True
     md = (tmp_path / "benchmarks.md").read_text()
     assert "**contaminated** after 2 attempt(s)" in md
-    assert "| Title of rg | Variant | train | time <= 1.03x | 1.010 | met " \
-           "(noisy run) |" in md
+    assert "| Title of rg | Variant | train | time <= 1.03x | 1.010 | – " \
+           "| met (noisy run) |" in md
     assert "`rir`: boom" in md
     png = (tmp_path / "benchmarks.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000

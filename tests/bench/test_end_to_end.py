@@ -22,6 +22,16 @@ def test_every_group_is_defined_with_distinct_candidates():
         names = [c.name for c in group.candidates()]
         assert len(set(names)) == len(names)
         assert names[1] == "control" and group.level in ("model", "layer")
+        # A floor measures the minimal cost of a targeted variant of its
+        # own group, and every profile times it.
+        for c in group.variants:
+            if c.floor_for is not None:
+                of = {v.name: v for v in group.variants}[c.floor_for]
+                assert of.target is not None and c.target is None
+    floors = {(g, c.floor_for) for g in GROUP_NAMES
+              for c in get_group(g, "quick").variants if c.floor_for}
+    assert floors == {("ror", "ror"),
+                      ("layer_seqconv_dropout", "seq_k8_drop")}
     with pytest.raises(ValueError, match="group"):
         get_group("nope")
     with pytest.raises(ValueError, match="profile"):
