@@ -26,7 +26,10 @@ def analyse_group(result, tolerance=stats.DEFAULT_TOLERANCE):
         `target` / `target_ratio` / `target_met` where the variant has a
         target in this mode, and then `floor_ratio` / `floor_met`: the
         same metric for the candidate that measures its floor (see
-        `groups.Candidate.floor_for`), None without one.
+        `groups.Candidate.floor_for`), None without one, and
+        `floor_worse_than_variant`: the floor measured worse than the variant
+        it bounds (it does a part of the variant's work, so only noise
+        puts it there, and its verdict then proves nothing).
     """
     candidates = {c["name"]: c for c in result["candidates"]}
     baseline = candidates[result["baseline"]]
@@ -74,6 +77,7 @@ def _variant_row(cand, baseline, times, base_times, mode):
         "target_met": None,
         "floor_ratio": None,
         "floor_met": None,
+        "floor_worse_than_variant": None,
     }
     if cand["macs"] and baseline["macs"]:
         row["per_mac"] = stats.summarize(stats.efficiency_ratios(
@@ -100,7 +104,8 @@ def _meets(ratio, target):
 
 def _add_floors(rows, candidates):
     """Each targeted row gets its floor candidate's ratio on the target's
-    metric, and whether the floor itself meets the target."""
+    metric, whether the floor itself meets the target, and whether it
+    measured worse than the variant."""
     by_name = {r["name"]: r for r in rows}
     for floor in rows:
         of = candidates[floor["name"]].get("floor_for")
@@ -114,6 +119,19 @@ def _add_floors(rows, candidates):
             continue
         row["floor_ratio"] = summary["median"]
         row["floor_met"] = _meets(row["floor_ratio"], target)
+        row["floor_worse_than_variant"] = not _meets(
+            row["floor_ratio"], dict(target, limit=row["target_ratio"]))
+
+
+def reanalyse(suite):
+    """The suite with every group's analysis recomputed from its stored
+    (picked) result: a saved run read by newer analysis code reports what
+    that code says of the same timings. The suite is changed in place and
+    returned."""
+    tolerance = suite.get("tolerance", stats.DEFAULT_TOLERANCE)
+    for entry in suite["groups"]:
+        entry["analysis"] = analyse_group(entry["result"], tolerance)
+    return suite
 
 
 def pick_attempt(attempts, tolerance=stats.DEFAULT_TOLERANCE):

@@ -3,7 +3,8 @@
 `write_report(suite, output_dir)` writes `benchmarks.md` (`render_markdown`)
 and `benchmarks.png` (`render_chart`) from the dict `runner.run_suite`
 returns (also what `results.json` holds, so a saved run can be re-rendered
-with `python -m keras_resvariants.bench.report results.json OUT_DIR`).
+with `python -m keras_resvariants.bench.report results.json OUT_DIR`, its
+analysis recomputed from the stored timings by the current code).
 """
 
 import json
@@ -11,6 +12,7 @@ import os
 import sys
 
 from keras_resvariants import _extras
+from keras_resvariants.bench import analysis
 
 METHOD = (
     "Each group runs in its own process. Every candidate is built with the "
@@ -87,7 +89,10 @@ def _targets_table(suite):
                 floor = "–"
                 if v.get("floor_ratio") is not None:
                     floor = f"{v['floor_ratio']:.3f}"
-                    if not v["floor_met"]:
+                    if v.get("floor_worse_than_variant"):
+                        status += (", no verdict from the floor: it "
+                                   "measured worse than the variant")
+                    elif not v["floor_met"]:
                         status += ", out of reach: its floor misses it"
                 if entry["flagged"]:
                     status += " (noisy run)"
@@ -164,8 +169,9 @@ FLOORS = (
     "same step with the variant's extra work cut down to what no "
     "formulation of it can avoid (for RoR, the mask's one multiply with "
     "no drop-layer). A target that its floor misses is out of reach on "
-    "this machine's kernels, whatever the layer's code does; '–' where "
-    "the group measures no floor."
+    "this machine's kernels, whatever the layer's code does, unless the "
+    "floor measured worse than the variant it bounds (only noise puts it "
+    "there: no verdict); '–' where the group measures no floor."
 )
 
 
@@ -378,14 +384,13 @@ def main(argv=None):
     if len(argv) != 2:
         print("usage: python -m keras_resvariants.bench.report "
               "[--docs] results.json OUTPUT (a folder; with --docs, the "
-              "page)", file=sys.stderr)
+              "page, its JSON written beside it)", file=sys.stderr)
         return 2
     with open(argv[0]) as f:
-        suite = json.load(f)
+        suite = analysis.reanalyse(json.load(f))
     if docs:
-        with open(argv[1], "w") as f:
-            f.write(render_docs(suite))
-        print(argv[1])
+        for path in write_docs(suite, argv[1], docs_json_path(argv[1])):
+            print(path)
         return 0
     for path in write_report(suite, argv[1]):
         print(path)

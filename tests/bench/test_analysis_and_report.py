@@ -58,10 +58,12 @@ def _with_floor(result, floor_scale):
     return result
 
 
-@pytest.mark.parametrize("floor_scale, reachable", [(1.02, True),
-                                                    (1.04, False)])
+@pytest.mark.parametrize("floor_scale, reachable, worse", [
+    (1.02, True, False), (1.04, False, False),
+    # A floor slower than the variant (1.05) it bounds: noise, no verdict.
+    (1.07, False, True)])
 def test_a_floor_shows_whether_a_missed_target_is_reachable(
-        floor_scale, reachable, tmp_path):
+        floor_scale, reachable, worse, tmp_path):
     result = _with_floor(fake_result(variant_scale=1.05,
                                      target=time_target(1.03)), floor_scale)
     a = analysis.analyse_group(result)
@@ -69,6 +71,7 @@ def test_a_floor_shows_whether_a_missed_target_is_reachable(
     assert not var["target_met"]
     assert var["floor_ratio"] == pytest.approx(floor_scale)
     assert var["floor_met"] is reachable
+    assert var["floor_worse_than_variant"] is worse
     # The floor is not judged itself, and says nothing where there is no
     # target (inference).
     assert floor["target"] is None and floor["floor_ratio"] is None
@@ -82,8 +85,9 @@ def test_a_floor_shows_whether_a_missed_target_is_reachable(
     row = (f"| Title of g | Variant | train | time <= 1.03x | 1.050 "
            f"| {floor_scale:.3f} | **not met**")
     assert row in md
-    assert ("out of reach" in md.split(row)[1].split("\n")[0]) \
-        is not reachable
+    status = md.split(row)[1].split("\n")[0]
+    assert ("out of reach" in status) is (not reachable and not worse)
+    assert ("no verdict from the floor" in status) is worse
 
 
 def test_target_dataclass_agrees_with_analysis():
@@ -213,9 +217,17 @@ def test_docs_page_is_written_and_rerendered_from_its_json(tmp_path):
     assert "\n### Model level\n" in text and "\n#### " in text
     assert suite["machine"]["cpu"] in text
     assert "benchmarks.png" not in text
+    # Re-rendering recomputes the analysis from the stored timings, so a
+    # stale one (here: a verdict flipped by hand) does not survive.
+    stale = json.loads(json.dumps(suite))
+    stale["groups"][0]["analysis"]["contaminated"] = "stale"
+    with open(json_path, "w") as f:
+        json.dump(stale, f)
     again = tmp_path / "again.md"
     assert report.main(["--docs", json_path, str(again)]) == 0
     assert again.read_text() == text
+    with open(tmp_path / "again.json") as f:
+        assert json.load(f) == suite
     assert report.main(["--docs", json_path]) == 2
 
 
@@ -223,6 +235,13 @@ def test_committed_docs_page_is_the_rendering_of_its_json():
     root = os.path.join(os.path.dirname(__file__), "..", "..", "docs")
     with open(os.path.join(root, "benchmarks.json")) as f:
         suite = json.load(f)
+    stored = json.loads(json.dumps(suite))
+    # The stored analysis is what today's analysis code says of the stored
+    # timings (else the page's verdicts are an older code's).
+    assert analysis.reanalyse(suite) == stored, (
+        "docs/benchmarks.json holds a stale analysis: python -m "
+        "keras_resvariants.bench.report --docs docs/benchmarks.json "
+        "docs/benchmarks.md")
     with open(os.path.join(root, "benchmarks.md")) as f:
         assert f.read() == report.render_docs(suite), (
             "docs/benchmarks.md is stale: python -m "
