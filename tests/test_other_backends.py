@@ -17,7 +17,7 @@ import pytest
 
 from tests.testing import REPO_ROOT
 
-# One subprocess per test file (the family smoke tests in three parts), so
+# One subprocess per test file (the family smoke tests in two parts), so
 # that pytest-xdist spreads them over the workers instead of running one
 # long serial job at the end of the suite.
 _SMOKE = "tests/models/test_families_smoke.py"
@@ -31,8 +31,7 @@ BACKEND_TEST_FILES = sorted(
     f"tests/layers/{name}"
     for name in os.listdir(os.path.join(REPO_ROOT, "tests", "layers"))
     if name.startswith("test_") and name.endswith(".py")
-) + [f"{_SMOKE}::test_fit_step_and_gradients",
-     f"{_SMOKE}::test_every_family_reloads_bit_exactly_in_a_fresh_process",
+) + [f"{_SMOKE}::test_fit_step_gradients_and_reload",
      # Mixed precision on JAX and torch: 2 minutes, mostly JAX compiling
      # every family once more; run with `-m slow`.
      pytest.param(f"{_SMOKE}::test_mixed_precision_is_finite",
