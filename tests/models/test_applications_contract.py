@@ -6,6 +6,7 @@ accepts (its total stride) or a small multiple.
 """
 
 import math
+import re
 
 import keras
 import numpy as np
@@ -21,12 +22,23 @@ from tests.testing import assert_all_trainable_weights_get_gradients
 # per ImageNet family (ResNet50, RoRResNet101, the RGSNet50s, SeqResNeXt24,
 # RoRResNeXt29) keeps the full matrix here.
 IN_CI = {"ror_resnet_101", "ror_resnext_29"}
+# The CIFAR basic ResNets (plain, without bridges, SE, Res-SE) at 32 and 44
+# layers come from the same registration as their 20- and 56-layer
+# siblings, with only the block count changed: 20 and 56 keep the matrix
+# in CI, 32 and 44 run it with `-m slow` (their counts stay in CI).
+DEPTH_SIBLINGS = {f"{prefix}_{depth}{suffix}"
+                  for prefix, suffix in (("resnet", ""),
+                                         ("resnet", "_no_bridge"),
+                                         ("se_resnet", ""),
+                                         ("res_se_net", ""))
+                  for depth in (32, 44)}
 
 
 def _heavy(key):
     if key in IN_CI:
         return False
-    return key == "seq_resnet_b42" or "resnext_29" in key or any(
+    return key in DEPTH_SIBLINGS or key == "seq_resnet_b42" or (
+        "resnext_29" in key) or any(
         f"_{depth}" in key for depth in (101, 110, 152, 164))
 
 
@@ -140,3 +152,14 @@ def test_gradients_and_keras_round_trip(key, tmp_path):
 
 def _min_size(key):
     return kr.model_info(key)["min_input_size"]
+
+
+def test_depth_siblings_left_to_slow_are_registered_networks():
+    # A renamed network would otherwise drop out of `DEPTH_SIBLINGS`
+    # silently and run the full matrix again (or a typo mark nothing).
+    assert DEPTH_SIBLINGS <= set(kr.list_models())
+    # And the 20- and 56-layer networks of each keep the matrix in CI.
+    for key in DEPTH_SIBLINGS:
+        for depth in (20, 56):
+            sibling = re.sub(r"_(32|44)(?=_|$)", f"_{depth}", key)
+            assert sibling in kr.list_models() and not _heavy(sibling)
