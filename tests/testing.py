@@ -122,7 +122,7 @@ def _jax_gradients(outputs_of, args, seed):
     """JAX: gradients of `_projection_loss` of `outputs_of(args)` w.r.t.
     `args` (a list of arrays). Output shapes come from tracing only and the
     gradient is compiled once: op-by-op JAX compiles every primitive of a
-    deep network on its own, about twice the time on the CPU backend."""
+    deep network on its own, 1.5-4x the time on the CPU backend."""
     import jax
 
     loss_of = _projection_loss(jax.eval_shape(outputs_of, args), seed)
