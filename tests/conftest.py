@@ -8,7 +8,9 @@ import pytest  # noqa: E402
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "slow: too slow for CI (> 1 min)")
+    config.addinivalue_line(
+        "markers", "slow: left out of the default suite (2 cores, 25 "
+                   "minutes); run with -m slow")
     config.addinivalue_line(
         "markers", "tf_only: needs the TensorFlow backend"
     )
