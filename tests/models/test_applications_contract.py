@@ -18,9 +18,9 @@ from tests.testing import assert_all_trainable_weights_get_gradients
 
 # The deepest and widest variants (depth >= 101, ResNeXt-29's 34M) run the
 # matrix only with `-m slow`: the suite has 2 cores and 25 minutes. Their
-# parameter counts stay in CI (test_param_counts.py), and one network per family and
-# per ImageNet family (ResNet50, RoRResNet101, the RGSNet50s, SeqResNeXt24,
-# RoRResNeXt29) keeps the full matrix here.
+# parameter counts stay in CI (test_param_counts.py), and one network per
+# family and per ImageNet family (ResNet50, RoRResNet101, the RGSNet50s,
+# SeqResNeXt24, RoRResNeXt29) keeps the full matrix here.
 IN_CI = {"ror_resnet_101", "ror_resnext_29"}
 # The CIFAR basic ResNets (plain, without bridges, SE, Res-SE) at 32 and 44
 # layers come from the same registration as their 20- and 56-layer
