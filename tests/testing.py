@@ -140,10 +140,10 @@ def trainable_gradients(model, inputs, *, training=True, seed=0):
     backend = keras.backend.backend()
     if backend == "jax":
         trainable = [v.value for v in model.trainable_variables]
+        non_trainable = [v.value for v in model.non_trainable_variables]
         return _jax_gradients(
             lambda tv: model.stateless_call(
-                tv, [v.value for v in model.non_trainable_variables],
-                inputs, training=training)[0],
+                tv, non_trainable, inputs, training=training)[0],
             trainable, seed)
     outputs = model(inputs, training=False)
     loss_of = _projection_loss(outputs, seed)

@@ -37,9 +37,9 @@ DEPTH_SIBLINGS = {f"{prefix}_{depth}{suffix}"
 def _heavy(key):
     if key in IN_CI:
         return False
-    return key in DEPTH_SIBLINGS or key == "seq_resnet_b42" or (
-        "resnext_29" in key) or any(
-        f"_{depth}" in key for depth in (101, 110, 152, 164))
+    return (key in DEPTH_SIBLINGS or key == "seq_resnet_b42"
+            or "resnext_29" in key
+            or any(f"_{depth}" in key for depth in (101, 110, 152, 164)))
 
 
 def _params(*values):

@@ -24,6 +24,7 @@ def _shapes_only(builder, **kwargs):
     with keras.StatelessScope(initialize_variables=False):
         return getattr(kr, builder)(**kwargs)
 
+
 # (builder, kwargs, classes, trainable params, source)
 TABLE = [
     ("SeqResNeXt24", {}, 1000, 26_211_784, "SeqConv Table 2: 26.2M"),
