@@ -15,6 +15,7 @@ the study read it. Its file names live here only:
                         checkpoints and log of process i > 0)
 """
 
+import csv
 import dataclasses
 import json
 import os
@@ -27,6 +28,24 @@ BEST = "best.keras"
 LAST = "last.keras"
 METRICS = "metrics.json"
 CURVES = "curves.png"
+
+
+def read_csv_log(path):
+    """Rows of a `CSVLogger` file (`RunDir.log`) as a list of dicts of
+    floats; `[]` when there is none."""
+    if not os.path.exists(path):
+        return []
+    with open(path, newline="") as f:
+        rows = []
+        for row in csv.DictReader(f):
+            parsed = {}
+            for key, value in row.items():
+                try:
+                    parsed[key] = float(value)
+                except (TypeError, ValueError):
+                    parsed[key] = value
+            rows.append(parsed)
+    return rows
 
 
 @dataclasses.dataclass(frozen=True)

@@ -75,6 +75,7 @@ from keras_resvariants import recipes as recipes_lib
 from keras_resvariants.bench import accuracy
 from keras_resvariants.runs import RunDir
 from keras_resvariants.runs import cpu_model
+from keras_resvariants.runs import read_csv_log
 from keras_resvariants.weights.loading import sha256_file
 
 SCHEMA_VERSION = 1
@@ -107,9 +108,9 @@ _ACC = {"type": "number", "minimum": 0, "maximum": 1}
 _OPT_POSITIVE = {"type": ["integer", "null"], "minimum": 1}
 
 
-def _obj(properties, description=None, closed=True):
+def _obj(properties, description=None, closed=True, optional=()):
     out = {"type": "object", "properties": properties,
-           "required": sorted(properties)}
+           "required": sorted(set(properties) - set(optional))}
     if closed:
         out["additionalProperties"] = False
     if description:
@@ -205,7 +206,13 @@ SCHEMA = _obj({
         "resumed_from_epoch": _COUNT,
         "parallel": _d(_POSITIVE, "training processes the study ran at "
                                   "once"),
-    }),
+        "epoch_times_s": _d({"type": ["array", "null"],
+                             "items": {"type": "number", "minimum": 0}},
+                            "each logged epoch's time, first epoch first "
+                            "(validation and compilation included); null "
+                            "when the log was not found. Missing in "
+                            "records written before it existed"),
+    }, optional=("epoch_times_s",)),
     "backend": {"type": "string", "enum": list(BACKENDS)},
     "devices": {"type": "array", "items": _STR},
     "machine": _obj({
@@ -470,7 +477,8 @@ def _git_commit():
 
 def make_record(metrics, *, run, family, role, request, machine,
                 parallel=1, process_wall_s=None, weights_file=None,
-                weights_path=None, git_commit=None, study_command=None):
+                weights_path=None, git_commit=None, study_command=None,
+                epoch_times=None):
     """The result record of one finished run, from its `metrics.json`.
 
     Args:
@@ -485,6 +493,8 @@ def make_record(metrics, *, run, family, role, request, machine,
         weights_file: the selected weights' path relative to the scratch
             folder, and `weights_path` where they are now (for the hash).
         git_commit, study_command: provenance, or `None`.
+        epoch_times: the logged epoch times in seconds (`epoch_times()`),
+            or `None`.
 
     Returns:
         dict following `SCHEMA`.
@@ -556,6 +566,8 @@ def make_record(metrics, *, run, family, role, request, machine,
             "process_wall_s": process_wall_s,
             "resumed_from_epoch": int(metrics["resumed_from_epoch"]),
             "parallel": int(parallel),
+            "epoch_times_s": (None if epoch_times is None
+                              else [float(t) for t in epoch_times]),
         },
         "backend": metrics["backend"],
         "devices": [str(d) for d in metrics["devices"]],
@@ -571,6 +583,17 @@ def make_record(metrics, *, run, family, role, request, machine,
 
 # ---------------------------------------------------------------------------
 # Running the study.
+
+
+def epoch_times(run_dir):
+    """The logged time of each epoch of the run in `run_dir`, in seconds
+    (its `log.csv`, every process of a resumed run); `None` when the log is
+    missing or an epoch has no time."""
+    times = [row.get("epoch_time_s")
+             for row in read_csv_log(RunDir(run_dir).log)]
+    if not times or not all(isinstance(t, float) for t in times):
+        return None
+    return times
 
 
 def _finished_metrics(run_dir, epochs):
@@ -693,6 +716,7 @@ def run_study(families=None, *, seeds=DEFAULT_SEEDS, epochs=DEFAULT_EPOCHS,
             os.makedirs(os.path.dirname(weights_path), exist_ok=True)
             shutil.copyfile(best, weights_path)
         ctx = provenance()
+        times = epoch_times(run_dir)
         record = None
         for family, role in run.places:
             record = make_record(
@@ -700,7 +724,7 @@ def run_study(families=None, *, seeds=DEFAULT_SEEDS, epochs=DEFAULT_EPOCHS,
                 machine=ctx["machine"], parallel=parallel,
                 process_wall_s=process_wall_s, weights_file=weights_file,
                 weights_path=weights_path, git_commit=ctx["git_commit"],
-                study_command=study_command)
+                study_command=study_command, epoch_times=times)
             check_result(record)
             _write_json(_result_path(results_dir, family, run.name), record)
         log(f"{head}: test accuracy {100 * record['test_accuracy']:.2f}% "
@@ -880,9 +904,11 @@ def summarize(records):
         `runs` (its records) and `rows` (one per network, the baseline
         first: `label`, `key`, `hparams`, `role`, `seeds`, `n`, `mean`,
         `std` (None for n = 1), `last_mean`, `params`,
-        `images_per_s`, and for variants `interval` (`paired_interval`
-        of the same-seed differences), `verdict` and `speed` (its mean
-        images/s over the baseline's)).
+        `images_per_s` (mean of `steady_images_per_s`), and for variants
+        `interval` (`paired_interval` of the same-seed differences),
+        `verdict`, `speed` (`_speed_ratio`: variant over baseline speed,
+        same seed and machine; None without such a seed) and
+        `speed_seeds` (the seeds it averages)).
     """
     out = {}
     families = sorted({r["family"] for r in records},
@@ -925,7 +951,7 @@ def _summarize_group(family, budget, runs):
     for nid in sorted(networks, key=rank):
         rs = sorted(networks[nid], key=lambda r: r["seed"])
         acc = np.array([r["test_accuracy"] for r in rs])
-        speed = [r["cost"]["train_images_per_s"] for r in rs]
+        speed = [steady_images_per_s(r) for r in rs]
         row = {
             "label": rs[0]["network"]["label"],
             "key": rs[0]["network"]["key"],
@@ -940,6 +966,7 @@ def _summarize_group(family, budget, runs):
             "params": rs[0]["params"]["trainable"],
             "images_per_s": float(np.mean(speed)),
             "by_seed": {r["seed"]: r["test_accuracy"] for r in rs},
+            "runs_by_seed": {r["seed"]: r for r in rs},
         }
         if row["role"] == "baseline" and baseline is None:
             baseline = row
@@ -952,10 +979,50 @@ def _summarize_group(family, budget, runs):
         row["interval"] = accuracy.paired_interval(
             row["by_seed"][s] - base[s] for s in seeds)
         row["verdict"] = accuracy.verdict(row["interval"])
-        row["speed"] = (row["images_per_s"] / baseline["images_per_s"]
-                        if baseline and baseline["images_per_s"] > 0
-                        else None)
+        row["speed"], row["speed_seeds"] = _speed_ratio(
+            row, baseline)
+    for row in rows:
+        del row["runs_by_seed"]
     return {"budget": budget, "runs": runs, "rows": rows}
+
+
+def steady_images_per_s(record):
+    """Training images per second of one run over the lower quartile of
+    its epoch times. Every epoch does the same work, and other work on the
+    machine only adds time, so the faster epochs measure the run's own
+    cost: the first epoch's compilation and up to three quarters of the
+    epochs slowed by something else do not count. Records without epoch
+    times give their `train_images_per_s` (over all epochs)."""
+    cost = record["cost"]
+    times = cost.get("epoch_times_s")
+    seconds = float(np.percentile(times, 25)) if times else 0.0
+    if seconds <= 0:
+        return float(cost["train_images_per_s"])
+    return record["steps_per_epoch"] * record["batch_size"] / seconds
+
+
+def _where(record):
+    m = record["machine"]
+    return (record["backend"], m["cpu"], m["cores"], tuple(m["accelerators"]),
+            record["cost"]["parallel"])
+
+
+def _speed_ratio(row, baseline):
+    """Mean over the seeds where the variant and the baseline ran on the
+    same machine, backend and parallelism of the variant's steady images/s
+    over the baseline's; `(None, [])` without such a seed."""
+    if baseline is None:
+        return None, []
+    seeds, ratios = [], []
+    for seed, run in sorted(row["runs_by_seed"].items()):
+        base = baseline["runs_by_seed"].get(seed)
+        if base is None or _where(base) != _where(run):
+            continue
+        b = steady_images_per_s(base)
+        if b > 0:
+            seeds.append(seed)
+            ratios.append(steady_images_per_s(run) / b)
+    return (float(np.mean(ratios)) if ratios else None), seeds
 
 
 def _pct(x):
@@ -1054,10 +1121,17 @@ def render_report(results_dir=DEFAULT_RESULTS, display_dir=None):
         "interval lies above 0, **worse** only when it lies below 0, "
         "otherwise **no detectable difference**; one paired seed gives "
         "no interval (**insufficient seeds**).",
-        "- Cost: training images per second (steps × batch × epochs over "
-        "the wall time of `fit`, per-epoch validation and compilation "
-        "included; a resumed run over its logged epoch times); runs made "
-        "at once share the machine, so compare costs within one table.",
+        "- Cost: training images per second over the lower quartile of "
+        "the run's logged epoch times (steps × batch over it, validation "
+        "included). Every epoch does the same work and other work on the "
+        "machine only adds time, so the first epoch's compilation and "
+        "epochs slowed by something else do not count; runs recorded "
+        "before the "
+        "epoch times were kept are timed over all epochs (steps × batch × "
+        "epochs over the wall time of `fit`). The speed of a variant is "
+        "the mean, over the seeds where both ran on the same machine, "
+        "backend and parallelism, of its images/s over the baseline's; "
+        "the seeds are named, and \"–\" means there was no such seed.",
         "- The earlier 1–2-epoch single-seed numbers (all training "
         "images, last epoch, no selection) are in the model cards of the "
         "published weights, [saved_models/](../saved_models/).",
@@ -1129,7 +1203,8 @@ def render_report(results_dir=DEFAULT_RESULTS, display_dir=None):
                     elif iv["mean"] is not None:
                         delta = f"{_pts(iv['mean'])} (one seed: no interval)"
                     if row["speed"] is not None:
-                        speed = f"×{row['speed']:.2f}"
+                        on = " ".join(str(x) for x in row["speed_seeds"])
+                        speed = f"×{row['speed']:.2f} (seeds {on})"
                 seeds = " ".join(str(s) for s in row["seeds"])
                 lines.append(
                     f"| {name} | {row['params']:,} | {row['n']} ({seeds}) | "

@@ -8,6 +8,8 @@ import time
 import keras
 import numpy as np
 
+from keras_resvariants.runs import read_csv_log
+
 
 class EpochLogs(keras.callbacks.Callback):
     """Adds `lr` (the rate of the epoch's last step) and `epoch_time_s`
@@ -46,23 +48,6 @@ def read_backup_epoch(backup_dir):
         return 0
     with open(path) as f:
         return int(json.load(f).get("epoch", 0))
-
-
-def read_csv_log(path):
-    """Rows of a `CSVLogger` file as a list of dicts of floats."""
-    if not os.path.exists(path):
-        return []
-    with open(path, newline="") as f:
-        rows = []
-        for row in csv.DictReader(f):
-            parsed = {}
-            for key, value in row.items():
-                try:
-                    parsed[key] = float(value)
-                except (TypeError, ValueError):
-                    parsed[key] = value
-            rows.append(parsed)
-    return rows
 
 
 def truncate_csv_log(path, epochs_done):

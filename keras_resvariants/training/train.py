@@ -474,7 +474,7 @@ def _run(config, *, start, global_batch, plan):
         callback_list.append(keras.callbacks.CSVLogger(paths["csv"],
                                                        append=True))
         if monitor is not None:
-            previous = [r[monitor] for r in cb.read_csv_log(paths["csv"])
+            previous = [r[monitor] for r in runs.read_csv_log(paths["csv"])
                         if isinstance(r.get(monitor), float)]
             callback_list.append(keras.callbacks.ModelCheckpoint(
                 paths["best"], monitor=monitor, mode="max",
@@ -504,7 +504,7 @@ def _run(config, *, start, global_batch, plan):
     fit_time = time.perf_counter() - fit_start
     ran = list(history.epoch)
 
-    rows = cb.read_csv_log(paths["csv"]) if output_dir else []
+    rows = runs.read_csv_log(paths["csv"]) if output_dir else []
     if not rows:  # no log: this invocation's history
         rows = [
             {"epoch": float(e),

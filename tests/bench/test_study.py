@@ -193,6 +193,73 @@ def test_record_follows_the_schema_and_cost_is_images_over_fit_time():
     assert study.validate_result(dict(record, seed=True))  # not an int
 
 
+def test_epoch_times_come_from_the_run_log(tmp_path):
+    run_dir = tmp_path / "run"
+    assert study.epoch_times(str(run_dir)) is None  # no log
+    run_dir.mkdir()
+    log = run_dir / "log.csv"
+    log.write_text("epoch,accuracy,epoch_time_s\n0,0.5,12.5\n1,0.6,3.25\n")
+    assert study.epoch_times(str(run_dir)) == [12.5, 3.25]
+    log.write_text("epoch,accuracy,epoch_time_s\n0,0.5,12.5\n1,0.6,\n")
+    assert study.epoch_times(str(run_dir)) is None  # an epoch without one
+    record = study.make_record(
+        _metrics(), run=study.Run(accuracy.PAIRS["res_se"][1], 0, "x", []),
+        family="res_se", role="baseline", request=REQUEST, machine=MACHINE,
+        epoch_times=[12.5, 3.25])
+    study.check_result(record)
+    assert record["cost"]["epoch_times_s"] == [12.5, 3.25]
+    # Records written before the field existed stay valid; a bad one not.
+    old = json.loads(json.dumps(record))
+    del old["cost"]["epoch_times_s"]
+    study.check_result(old)
+    bad = json.loads(json.dumps(record))
+    bad["cost"]["epoch_times_s"] = [1.0, "slow"]
+    assert study.validate_result(bad)
+
+
+def _timed(record, times, cpu=None):
+    record = json.loads(json.dumps(record))
+    record["cost"]["epoch_times_s"] = times
+    if cpu is not None:
+        record["machine"]["cpu"] = cpu
+    return record
+
+
+def test_speed_counts_the_unslowed_epochs_on_the_same_machine(tmp_path):
+    images = 4 * 128  # steps x batch of `_metrics`
+    # Seed 0: the baseline's epochs take 8 s, except the first
+    # (compilation) and three slowed by other work; the variant's 10 s.
+    b0 = _timed(_record("res_se", "baseline", 0, 0.9),
+                [30.0, 8.0, 20.0, 8.0, 8.0, 25.0, 8.0, 8.0, 19.0, 8.0])
+    v0 = _timed(_record("res_se", "variant", 0, 0.9),
+                [40.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0])
+    assert study.steady_images_per_s(b0) == pytest.approx(images / 8.0)
+    assert study.steady_images_per_s(v0) == pytest.approx(images / 10.0)
+    # Without epoch times: images over the whole fit, as recorded.
+    untimed = _record("res_se", "baseline", 1, 0.9)
+    assert study.steady_images_per_s(untimed) == pytest.approx(
+        untimed["cost"]["train_images_per_s"])
+    # Seed 1 ran its two arms on different machines: not compared.
+    b1 = _timed(_record("res_se", "baseline", 1, 0.9), [5.0, 5.0])
+    v1 = _timed(_record("res_se", "variant", 1, 0.9), [1.0, 1.0],
+                cpu="Other CPU")
+    results = str(tmp_path / "results")
+    for record in (b0, v0, b1, v1):
+        _write(results, record)
+    group = study.summarize(study.load_results(results))["res_se"][0]
+    variant = next(r for r in group["rows"] if r["role"] == "variant")
+    assert variant["speed"] == pytest.approx(8.0 / 10.0)
+    assert variant["speed_seeds"] == [0]
+    row = next(line for line in study.render_report(results).splitlines()
+               if line.startswith("| Res-SE-Net-20"))
+    assert row.endswith("| ×0.80 (seeds 0) |")
+    # No seed on a shared machine: no speed.
+    os.remove(os.path.join(results, "res_se", v0["run_name"] + ".json"))
+    group = study.summarize(study.load_results(results))["res_se"][0]
+    variant = next(r for r in group["rows"] if r["role"] == "variant")
+    assert variant["speed"] is None and variant["speed_seeds"] == []
+
+
 def test_report_of_known_accuracies(tmp_path):
     results = str(tmp_path / "results")
     base = [0.80, 0.82, 0.84]
