@@ -15,6 +15,7 @@ different cost, and the tests run them on tiny shapes.
 import dataclasses
 
 import keras
+import numpy as np
 
 # --------------------------------------------------------------------------
 # Data types
@@ -605,7 +606,8 @@ def _layer_seqconv(p):
         baseline=Candidate("conv", "Conv2D(64, 3) + BN + ReLU",
                            layer_model("conv", [shape], _conv_bn_relu(64)),
                            p.layer_batch),
-        variants=(
+        variants=_variants(
+            p,
             Candidate("seq_k16", "SeqConv2D(64, k=16)",
                       layer_model("seq_k16", [shape], seq(16)),
                       p.layer_batch, Target(1.8)),
@@ -616,11 +618,22 @@ def _layer_seqconv(p):
                       layer_model("seq_k8_drop", [shape],
                                   seq(8, dropout=0.1)),
                       p.layer_batch),
+            # What any formulation of 8 sequential groups costs at least:
+            # group i's input needs group i-1's activation, so 7
+            # convolutions run one after another, each after a per-group
+            # batch norm; here each reads only the previous group (8 -> 8
+            # channels), and the input's share is one plain convolution.
+            Candidate("seq_chain",
+                      "Conv2D(64, 3) + 7 dependent Conv2D(8, 3) of 8 "
+                      "channels, 8 x BN + ReLU of 8 channels (the floor "
+                      "of 8 sequential groups)",
+                      layer_model("seq_chain", [shape], _group_chain(8, 8)),
+                      p.layer_batch, floor_for="seq_k8"),
             Candidate("seqb_k16_c4", "SeqConv2D(64, k=16, bottleneck, c=4)",
                       layer_model("seqb_k16_c4", [shape],
                                   seq(16, bottleneck=True, subgroups=4)),
                       p.layer_batch),
-        )[:None if p.extras else 3],
+        ),
     )
 
 
@@ -650,27 +663,62 @@ def _layer_seqconv_dropout(p):
                       p.layer_batch, Target(1.15)),
             # What any formulation of per-group masks built from dense
             # convolutions costs at least: each group's own convolution
-            # of a 64-channel view, and nothing else. (Grouped
-            # convolutions over masked copies, the MAC-equal alternative,
-            # run far slower on a CPU; see layers/implementation.py.)
+            # of its 64-channel view (the view holds the previous groups'
+            # activations, so the convolutions run one after another),
+            # each group's BN + ReLU, and no masks. (Grouped convolutions
+            # over masked copies, the MAC-equal alternative, run far
+            # slower on a CPU; see layers/implementation.py.)
             Candidate("per_group_convs",
-                      "8 x Conv2D(8, 3) of 64 channels + BN + ReLU (the "
-                      "floor of per-group convolutions)",
+                      "8 dependent Conv2D(8, 3) of each group's 64-channel "
+                      "view + BN + ReLU, no masks (the floor of per-group "
+                      "convolutions)",
                       layer_model("per_group_convs", [shape],
-                                  _per_group_convs(8, 8)),
+                                  _group_chain(8, 8, view=64)),
                       p.layer_batch, floor_for="seq_k8_drop"),
         ),
     )
 
 
-def _per_group_convs(groups, width):
+def _group_chain(groups, width, view=None):
+    """`groups` groups of `width` channels in sequence from Keras layers:
+    group i convolves (3x3) its input and then BN + ReLU. Without `view`,
+    group 0's input share is one plain convolution of the whole input
+    (sliced per group) and group i > 0 adds a convolution of group i-1's
+    activation only; with `view`, group i convolves the last `view`
+    channels of `concat(input, a_0, ..., a_{i-1})`."""
+    def conv(filters):
+        return keras.layers.Conv2D(filters, 3, padding="same",
+                                   use_bias=False)
+
+    def bn_relu(z):
+        z = keras.layers.BatchNormalization(epsilon=1e-5, momentum=0.9)(z)
+        return keras.layers.ReLU()(z)
+
+    def split(t, sizes):
+        # `split`, not slices: a slice's gradient is slow on a CPU.
+        points = [int(q) for q in np.cumsum(sizes)[:-1]]
+        return keras.layers.Lambda(
+            lambda u: keras.ops.split(u, points, axis=-1))(t)
+
     def fn(x):
-        outputs = [keras.layers.Conv2D(width, 3, padding="same",
-                                       use_bias=False)(x)
-                   for _ in range(groups)]
-        x = keras.layers.Concatenate()(outputs)
-        x = keras.layers.BatchNormalization(epsilon=1e-5, momentum=0.9)(x)
-        return keras.layers.ReLU()(x)
+        acts = []
+        if view is None:
+            shares = split(conv(groups * width)(x), [width] * groups)
+            for i in range(groups):
+                z = shares[i]
+                if i:
+                    z = keras.layers.Add()([z, conv(width)(acts[-1])])
+                acts.append(bn_relu(z))
+        else:
+            seen = x
+            for i in range(groups):
+                if i:
+                    drop = seen.shape[-1] + width - view
+                    if drop > 0:
+                        seen = split(seen, [drop, view - width])[1]
+                    seen = keras.layers.Concatenate()([seen, acts[-1]])
+                acts.append(bn_relu(conv(width)(seen)))
+        return keras.layers.Concatenate()(acts)
 
     return fn
 

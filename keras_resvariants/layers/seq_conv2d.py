@@ -761,26 +761,32 @@ class SeqConv2D(keras.layers.Layer):
             spatial = self._group_3x3_kernels()
         else:
             first = _split_sizes(self.kernel, plan.widths, axis=2)
-        pieces = [(0, x)]  # (first stream channel, tensor)
+        if masks is not None:
+            group_masks = _split_sizes(masks, plan.widths, axis=1)
+        # Group i's view is stream channels [lows[i], highs[i]); the next
+        # view drops its first lows[i+1] - lows[i] channels and appends a_i.
+        view = _concat(_drop_front([x], plan.lows[0], axis), axis)
         raws, acts = [], []
         for i in range(g):
-            view = _stream_view(pieces, plan.lows[i], plan.highs[i], axis)
+            if i:
+                view = _concat(_drop_front(
+                    [view, acts[-1]], plan.lows[i] - plan.lows[i - 1], axis),
+                    axis)
+            seen = view
             if masks is not None:
                 # One draw per (sample, channel), broadcast over H and W.
-                mask = masks[:, plan.offsets[i]:plan.offsets[i + 1]]
-                view = view * self._broadcast_mask(mask)
+                seen = view * self._broadcast_mask(group_masks[i])
             if self.bottleneck:
-                u = _pointwise(view, first[i], fmt)
+                u = _pointwise(seen, first[i], fmt)
                 hidden = self._bn_relu(u, reduce_bn[i], reduce_stats)
                 z = _conv(hidden, spatial[i], fmt)
             else:
-                z = _conv(view, first[i], fmt)
+                z = _conv(seen, first[i], fmt)
             if shortcuts[i] is not None:
                 z = z + shortcuts[i]
             a = self._bn_relu(z, bn[i], stats)
             raws.append(z)
             acts.append(a)
-            pieces.append((plan.c_in + i * k, a))
         if training:
             self._update_moving(self._bn, stats)
             if self.bottleneck:
@@ -845,22 +851,22 @@ def _get_initializer(name, identifier):
     return initializer
 
 
-def _stream_view(pieces, low, high, axis=-1):
-    """Channels `[low, high)` of the concatenation of `pieces` along the
-    channel axis `axis` (-1 or 1)."""
-    parts = []
-    for start, tensor in pieces:
-        end = start + tensor.shape[axis]
-        lo, hi = max(low, start), min(high, end)
-        if lo >= hi:
+def _drop_front(tensors, n, axis=-1):
+    """The channels of `concat(tensors)` from channel `n` on, along `axis`,
+    as a list of tensors (whole ones where possible). Cut with `split`,
+    not sliced: a slice's gradient costs several times a small
+    convolution on a CPU."""
+    out = []
+    for t in tensors:
+        width = t.shape[axis]
+        if n >= width:
+            n -= width
             continue
-        if lo == start and hi == end:
-            parts.append(tensor)
-        elif axis == -1:
-            parts.append(tensor[..., lo - start : hi - start])
-        else:
-            parts.append(tensor[:, lo - start : hi - start])
-    return _concat(parts, axis)
+        if n:
+            t = _split_sizes(t, [n, width - n], axis=axis)[1]
+            n = 0
+        out.append(t)
+    return out
 
 
 def _accumulate(acc, update, axis=-1):

@@ -30,12 +30,54 @@ def test_every_group_is_defined_with_distinct_candidates():
                 assert of.target is not None and c.target is None
     floors = {(g, c.floor_for) for g in GROUP_NAMES
               for c in get_group(g, "quick").variants if c.floor_for}
-    assert floors == {("ror", "ror"),
+    assert floors == {("ror", "ror"), ("layer_seqconv", "seq_k8"),
                       ("layer_seqconv_dropout", "seq_k8_drop")}
     with pytest.raises(ValueError, match="group"):
         get_group("nope")
     with pytest.raises(ValueError, match="profile"):
         get_group("ror", "slow")
+
+
+def test_seqconv_floors_are_chains_of_the_convolutions_they_claim():
+    """The two SeqConv floors (`groups._group_chain`): their convolution
+    kernels, in order, and that each group's convolution reads the
+    previous group's activation (the chain any formulation runs)."""
+    for name, floor, kernels in (
+        ("layer_seqconv", "seq_chain",
+         [(3, 3, 64, 64)] + [(3, 3, 8, 8)] * 7),
+        ("layer_seqconv_dropout", "per_group_convs",
+         [(3, 3, 64, 8)] * 8),
+    ):
+        group = get_group(name, "smoke")
+        model = {c.name: c for c in group.variants}[floor].build()
+        convs = [layer for layer in model.layers
+                 if isinstance(layer, keras.layers.Conv2D)]
+        assert [tuple(c.kernel.shape) for c in convs] == kernels
+        bns = [layer for layer in model.layers
+               if isinstance(layer, keras.layers.BatchNormalization)]
+        assert [b.gamma.shape[0] for b in bns] == [8] * 8
+        # Group i's convolution (i > 0) is computed from group i-1's
+        # ReLU: the layers feeding it include that ReLU's output.
+        relus = [layer for layer in model.layers
+                 if isinstance(layer, keras.layers.ReLU)]
+        for i in range(1, len(convs)):
+            assert _depends_on(convs[i], relus[i - 1]), (floor, i)
+            assert not _depends_on(convs[i], relus[i]), (floor, i)
+
+
+def _depends_on(layer, upstream):
+    seen, todo = set(), [layer]
+    while todo:
+        node_layer = todo.pop()
+        for node in node_layer._inbound_nodes:
+            for t in node.input_tensors:
+                parent = t._keras_history.operation
+                if parent is upstream:
+                    return True
+                if id(parent) not in seen:
+                    seen.add(id(parent))
+                    todo.append(parent)
+    return False
 
 
 def test_layer_group_in_process_counts_params_by_the_spec_formula():

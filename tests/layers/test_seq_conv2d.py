@@ -24,13 +24,15 @@ BATCH = 3
 # compiling a random initializer per kernel shape on the JAX backend.
 FAST_INIT = {"kernel_initializer": "zeros"}
 
-# (c_in, layer kwargs): basic/bottleneck x dense/windowed, and a window that
+# (c_in, layer kwargs): basic/bottleneck x dense/windowed, a window that
 # is wider than the input for the first group, not a multiple of k and cuts
-# through a previous group's output (with a 5x5 kernel).
+# through a previous group's output (with a 5x5 kernel), and one narrower
+# than k (each later view lies inside the previous group's output).
 CASES = [
     (8, dict(filters=12, group_width=4)),
     (6, dict(filters=12, group_width=4, window=None)),
     (4, dict(filters=12, group_width=4, window=6, kernel_size=5)),
+    (5, dict(filters=12, group_width=4, window=3)),
     (8, dict(filters=12, group_width=4, bottleneck=True)),
     (
         6,
@@ -49,6 +51,7 @@ CASE_IDS = [
     "basic-auto",
     "basic-dense",
     "basic-w6-k5",
+    "basic-w3",
     "bneck-auto",
     "bneck-dense-c2",
     "bneck-w12-c4",
