@@ -303,9 +303,11 @@ docs/benchmarks.md` runs the quick suite and writes it, with the run's raw
 timings in `docs/benchmarks.json`;
 `python -m keras_resvariants.bench.report --docs docs/benchmarks.json
 docs/benchmarks.md` renders it again from them (a test checks that the
-two agree). Earlier measurements, among them the full profile with the
-papers' own SeqResNet k8 r4 and SeqResNeXt-24, are kept as they were
-written in [benchmarks_history.md](benchmarks_history.md).
+two agree). The papers' own SeqResNet k8 r4, ResNeXt-29 8x64d and
+SeqResNeXt-24 (the full profile of the `seqconv` and `grouped` groups)
+are on [benchmarks_papers.md](benchmarks_papers.md), generated the same
+way. Earlier measurements are kept as they were written in
+[benchmarks_history.md](benchmarks_history.md).
 
 Other runs:
 
@@ -333,17 +335,40 @@ goals of the issues that set them.
 """
 
 
+PAPERS_INTRO = """\
+This page is generated: `resvariants bench --profile full --groups seqconv
+grouped --docs docs/benchmarks_papers.md` times the papers' own networks
+(the full profile: batch 128 at 32x32, 4 at 224x224) and writes it, with
+the run's raw timings in `docs/benchmarks_papers.json`;
+`python -m keras_resvariants.bench.report --docs
+docs/benchmarks_papers.json docs/benchmarks_papers.md` renders it again
+from them (a test checks that the two agree). The quick suite, with every
+layer and its floors, is on [benchmarks.md](benchmarks.md); earlier
+measurements of these networks (the full profile of 2026-11-22) are in
+[benchmarks_history.md](benchmarks_history.md).
+
+Ratios are the figures to read: they are paired in time and share the
+machine's state. Images/s move with the load; the targets below are the
+goals of the issues that set them.
+"""
+
+
 def render_docs(suite):
-    """`docs/benchmarks.md`: the page's fixed introduction, then the run
-    (its machine, targets and tables, headings one level down)."""
+    """A docs page: its fixed introduction (`PAPERS_INTRO` for a
+    full-profile run, `docs/benchmarks_papers.md`; else `DOCS_INTRO`, the
+    quick suite's `docs/benchmarks.md`), then the run (its machine, targets and
+    tables, headings one level down)."""
     m = suite["machine"]
+    papers = suite["profile"] == "full"
     body = render_markdown(
         suite, chart=None,
         title=f"Measured run: profile `{suite['profile']}`, "
               f"{m['date'][:10]}, {m['cpu']}",
     )
-    lines = ["# Benchmarks: every variant against its baseline", "",
-             DOCS_INTRO]
+    lines = (["# Benchmarks: the papers' own networks", "", PAPERS_INTRO]
+             if papers else
+             ["# Benchmarks: every variant against its baseline", "",
+              DOCS_INTRO])
     for line in body.splitlines():
         lines.append("#" + line if line.startswith("#") else line)
     return "\n".join(lines).rstrip("\n") + "\n"

@@ -231,23 +231,27 @@ def test_docs_page_is_written_and_rerendered_from_its_json(tmp_path):
     assert report.main(["--docs", json_path]) == 2
 
 
-def test_committed_docs_page_is_the_rendering_of_its_json():
+@pytest.mark.parametrize("page, profile", [("benchmarks", "quick"),
+                                           ("benchmarks_papers", "full")])
+def test_committed_docs_page_is_the_rendering_of_its_json(page, profile):
     root = os.path.join(os.path.dirname(__file__), "..", "..", "docs")
-    with open(os.path.join(root, "benchmarks.json")) as f:
+    with open(os.path.join(root, page + ".json")) as f:
         suite = json.load(f)
+    assert suite["profile"] == profile
     stored = json.loads(json.dumps(suite))
+    redo = (f"python -m keras_resvariants.bench.report --docs "
+            f"docs/{page}.json docs/{page}.md")
     # The stored analysis is what today's analysis code says of the stored
     # timings (else the page's verdicts are an older code's).
     assert analysis.reanalyse(suite) == stored, (
-        "docs/benchmarks.json holds a stale analysis: python -m "
-        "keras_resvariants.bench.report --docs docs/benchmarks.json "
-        "docs/benchmarks.md")
-    with open(os.path.join(root, "benchmarks.md")) as f:
+        f"docs/{page}.json holds a stale analysis: {redo}")
+    with open(os.path.join(root, page + ".md")) as f:
         assert f.read() == report.render_docs(suite), (
-            "docs/benchmarks.md is stale: python -m "
-            "keras_resvariants.bench.report --docs docs/benchmarks.json "
-            "docs/benchmarks.md")
-    # A quick-profile run, with the issue's goals as targets.
-    assert suite["profile"] == "quick"
+            f"docs/{page}.md is stale: {redo}")
     names = {entry["name"] for entry in suite["groups"]}
-    assert {"rir", "layer_rir", "layer_seqconv_dropout"} <= names
+    if page == "benchmarks":
+        # The quick suite, with the issue's goals as targets.
+        assert {"rir", "layer_rir", "layer_seqconv_dropout"} <= names
+    else:
+        # The papers' own SeqResNet and (Seq)ResNeXt networks.
+        assert names == {"seqconv", "grouped"}
