@@ -682,9 +682,9 @@ def _layer_seqconv_dropout(p):
 def _group_chain(groups, width, view=None):
     """`groups` groups of `width` channels in sequence from Keras layers:
     group i convolves (3x3) its input and then BN + ReLU. Without `view`,
-    group 0's input share is one plain convolution of the whole input
-    (sliced per group) and group i > 0 adds a convolution of group i-1's
-    activation only; with `view`, group i convolves the last `view`
+    every group's input share comes from one plain convolution of the
+    whole input (split per group) and group i > 0 adds a convolution of
+    group i-1's activation only; with `view`, group i convolves the last `view`
     channels of `concat(input, a_0, ..., a_{i-1})`."""
     def conv(filters):
         return keras.layers.Conv2D(filters, 3, padding="same",

@@ -356,8 +356,8 @@ goals of the issues that set them.
 def render_docs(suite):
     """A docs page: its fixed introduction (`PAPERS_INTRO` for a
     full-profile run, `docs/benchmarks_papers.md`; else `DOCS_INTRO`, the
-    quick suite's `docs/benchmarks.md`), then the run (its machine, targets and
-    tables, headings one level down)."""
+    quick suite's `docs/benchmarks.md`), then the run (its machine,
+    targets and tables, headings one level down)."""
     m = suite["machine"]
     papers = suite["profile"] == "full"
     body = render_markdown(
