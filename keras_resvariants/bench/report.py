@@ -353,22 +353,29 @@ goals of the issues that set them.
 """
 
 
-def render_docs(suite):
-    """A docs page: its fixed introduction (`PAPERS_INTRO` for a
-    full-profile run, `docs/benchmarks_papers.md`; else `DOCS_INTRO`, the
-    quick suite's `docs/benchmarks.md`), then the run (its machine,
-    targets and tables, headings one level down)."""
+# The generated pages by file name: their heading and introduction. Any
+# other name gets the quick suite's.
+DOCS_PAGES = {
+    "benchmarks.md": ("Benchmarks: every variant against its baseline",
+                      DOCS_INTRO),
+    "benchmarks_papers.md": ("Benchmarks: the papers' own networks",
+                             PAPERS_INTRO),
+}
+
+
+def render_docs(suite, page="benchmarks.md"):
+    """The docs page `page` (a file name or path: `DOCS_PAGES` gives its
+    heading and fixed introduction), then the run (its machine, targets
+    and tables, headings one level down)."""
+    heading, intro = DOCS_PAGES.get(os.path.basename(page),
+                                    DOCS_PAGES["benchmarks.md"])
     m = suite["machine"]
-    papers = suite["profile"] == "full"
     body = render_markdown(
         suite, chart=None,
         title=f"Measured run: profile `{suite['profile']}`, "
               f"{m['date'][:10]}, {m['cpu']}",
     )
-    lines = (["# Benchmarks: the papers' own networks", "", PAPERS_INTRO]
-             if papers else
-             ["# Benchmarks: every variant against its baseline", "",
-              DOCS_INTRO])
+    lines = [f"# {heading}", "", intro]
     for line in body.splitlines():
         lines.append("#" + line if line.startswith("#") else line)
     return "\n".join(lines).rstrip("\n") + "\n"
@@ -380,7 +387,7 @@ def write_docs(suite, md_path, json_path):
         json.dump(suite, f, indent=1)
         f.write("\n")
     with open(md_path, "w") as f:
-        f.write(render_docs(suite))
+        f.write(render_docs(suite, md_path))
     return md_path, json_path
 
 

@@ -946,8 +946,8 @@ def _summarize_group(family, budget, runs):
                 known.index(nid) if nid in known else len(known),
                 networks[nid][0]["network"]["label"], nid)
 
-    rows = []
-    baseline = None
+    rows, seeded = [], []  # seeded[i]: row i's records by seed
+    baseline, baseline_runs = None, {}
     for nid in sorted(networks, key=rank):
         rs = sorted(networks[nid], key=lambda r: r["seed"])
         acc = np.array([r["test_accuracy"] for r in rs])
@@ -966,12 +966,12 @@ def _summarize_group(family, budget, runs):
             "params": rs[0]["params"]["trainable"],
             "images_per_s": float(np.mean(speed)),
             "by_seed": {r["seed"]: r["test_accuracy"] for r in rs},
-            "runs_by_seed": {r["seed"]: r for r in rs},
         }
+        seeded.append({r["seed"]: r for r in rs})
         if row["role"] == "baseline" and baseline is None:
-            baseline = row
+            baseline, baseline_runs = row, seeded[-1]
         rows.append(row)
-    for row in rows:
+    for row, row_runs in zip(rows, seeded):
         if row["role"] != "variant":
             continue
         base = baseline["by_seed"] if baseline else {}
@@ -979,10 +979,8 @@ def _summarize_group(family, budget, runs):
         row["interval"] = accuracy.paired_interval(
             row["by_seed"][s] - base[s] for s in seeds)
         row["verdict"] = accuracy.verdict(row["interval"])
-        row["speed"], row["speed_seeds"] = _speed_ratio(
-            row, baseline)
-    for row in rows:
-        del row["runs_by_seed"]
+        row["speed"], row["speed_seeds"] = _speed_ratio(row_runs,
+                                                        baseline_runs)
     return {"budget": budget, "runs": runs, "rows": rows}
 
 
@@ -1007,15 +1005,14 @@ def _where(record):
             record["cost"]["parallel"])
 
 
-def _speed_ratio(row, baseline):
+def _speed_ratio(variant_runs, baseline_runs):
     """Mean over the seeds where the variant and the baseline ran on the
     same machine, backend and parallelism of the variant's steady images/s
-    over the baseline's; `(None, [])` without such a seed."""
-    if baseline is None:
-        return None, []
+    over the baseline's; `(None, [])` without such a seed. Both arguments
+    map seed -> record."""
     seeds, ratios = [], []
-    for seed, run in sorted(row["runs_by_seed"].items()):
-        base = baseline["runs_by_seed"].get(seed)
+    for seed, run in sorted(variant_runs.items()):
+        base = baseline_runs.get(seed)
         if base is None or _where(base) != _where(run):
             continue
         b = steady_images_per_s(base)

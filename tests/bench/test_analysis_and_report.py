@@ -246,7 +246,7 @@ def test_committed_docs_page_is_the_rendering_of_its_json(page, profile):
     assert analysis.reanalyse(suite) == stored, (
         f"docs/{page}.json holds a stale analysis: {redo}")
     with open(os.path.join(root, page + ".md")) as f:
-        assert f.read() == report.render_docs(suite), (
+        assert f.read() == report.render_docs(suite, page + ".md"), (
             f"docs/{page}.md is stale: {redo}")
     names = {entry["name"] for entry in suite["groups"]}
     if page == "benchmarks":
