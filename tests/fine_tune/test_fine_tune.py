@@ -1,5 +1,5 @@
 """Two-stage fine-tuning: frozen base with BN in inference mode, then the
-base at a lower learning rate with BN still frozen."""
+base at a lower learning rate, its BN trained or kept frozen."""
 
 import importlib.util
 import os
@@ -110,7 +110,9 @@ def test_frozen_base_fit_changes_only_the_head(small):
         assert not np.array_equal(value, head_before[path]), path
 
 
-def test_second_stage_trains_the_base_but_not_batch_norm(small):
+@pytest.mark.parametrize("batch_norm", ["train", "frozen"])
+def test_second_stage_trains_the_base_and_batch_norm_as_asked(small,
+                                                              batch_norm):
     _, model, x, y = small
     base = model.get_layer("base")
     stats_before = _values(_bn_statistics(base))
@@ -121,22 +123,29 @@ def test_second_stage_trains_the_base_but_not_batch_norm(small):
                if isinstance(layer, keras.layers.Conv2D)]
     kernels_before = _values(kernels)
 
+    kwargs = {} if batch_norm == "train" else {"batch_norm": batch_norm}
     result = ft.fine_tune(model, x, y, batch_size=16, head_epochs=1,
                           fine_tune_epochs=1, learning_rate=1e-2,
-                          verbose=0, jit_compile=False)
+                          verbose=0, jit_compile=False, **kwargs)
 
     assert result.fine_tune.epoch == [1]
     # 10x lower learning rate in stage 2.
     lr = keras.ops.convert_to_numpy(model.optimizer.learning_rate)
     np.testing.assert_allclose(lr, 1e-3, rtol=1e-6)
     assert base.trainable
-    assert all(not layer.trainable for layer in ft.batch_norm_layers(base))
+    frozen = batch_norm == "frozen"
+    assert all(layer.trainable is not frozen
+               for layer in ft.batch_norm_layers(base))
     for path, value in _values(kernels).items():
         assert not np.array_equal(value, kernels_before[path]), path
+    # Frozen: the pretrained statistics and affine parameters are kept
+    # exactly; trained (the default): every one of them moves.
     for before, after in ((stats_before, _values(_bn_statistics(base))),
                           (affine_before, _values(bn_affine))):
         for path, value in after.items():
-            np.testing.assert_array_equal(value, before[path], err_msg=path)
+            assert np.array_equal(value, before[path]) is frozen, path
+    with pytest.raises(ValueError, match="`batch_norm`.*'bogus'"):
+        ft.fine_tune(model, x, y, batch_norm="bogus", verbose=0)
 
 
 def _example():
@@ -187,7 +196,8 @@ def test_the_fine_tuning_table_at_tiny_scale(tmp_path, capsys):
     assert len(rows) == 1
     cells = [c.strip() for c in rows[0].strip("|").split("|")]
     assert cells[1] == "20"
-    for cell in cells[2:6]:
+    assert len(cells) == len(example.ARMS) + 3
+    for cell in cells[2:2 + len(example.ARMS)]:
         value = float(cell.split(" ± ")[0]) / 100
         assert 0.0 <= value <= 1.0
         # A count of correct test digits out of 540 (printed to 0.01%:
