@@ -6,6 +6,8 @@ what is accepted, in the keras-hub "Received: ..." style.
 
 import numbers
 
+import keras
+
 
 def check_int(name, value, *, minimum=None, maximum=None):
     """Returns `value` as `int` if it is an integer in `[minimum, maximum]`."""
@@ -113,6 +115,28 @@ def check_kernel_size(name, value):
             f"integers. Received: {name}={value!r}"
         )
     return value
+
+
+def check_initializer(name, value, *, allow_none=False):
+    """Returns `value` as a `keras.initializers.Initializer`: a name, a
+    config dict or an instance (`None` as itself with `allow_none`).
+
+    Plain callables are refused: they would not survive `get_config` /
+    `from_config`.
+    """
+    if allow_none and value is None:
+        return None
+    accepted = ("None or a Keras initializer" if allow_none
+                else "a Keras initializer")
+    message = (f"`{name}` must be {accepted} name, config dict or "
+               f"instance. Received: {name}={value!r}")
+    try:
+        initializer = keras.initializers.get(value)
+    except (ValueError, TypeError) as error:
+        raise ValueError(message) from error
+    if not isinstance(initializer, keras.initializers.Initializer):
+        raise ValueError(message)
+    return initializer
 
 
 def _range_text(minimum, maximum):

@@ -26,23 +26,6 @@ def _centre_tap_identity(kernel_size, in_channels, out_channels, n, dtype):
     )
 
 
-def _get_initializer(name, identifier):
-    try:
-        initializer = keras.initializers.get(identifier)
-    except (ValueError, TypeError) as error:
-        raise ValueError(
-            f"`{name}` must be a Keras initializer name, config dict or "
-            f"instance. Received: {name}={identifier!r}"
-        ) from error
-    # Plain callables would not survive `get_config`/`from_config`.
-    if not isinstance(initializer, keras.initializers.Initializer):
-        raise ValueError(
-            f"`{name}` must be a Keras initializer name, config dict or "
-            f"instance. Received: {name}={identifier!r}"
-        )
-    return initializer
-
-
 def _derived_seed(seed, stream):
     """Seed of weight number `stream` (> 0) of a layer seeded with `seed`.
 
@@ -115,7 +98,7 @@ class RiRIdentityInit(keras.initializers.Initializer):
     """
 
     def __init__(self, base, channels_r, filters_r):
-        self.base = _get_initializer("base", base)
+        self.base = v.check_initializer("base", base)
         self.channels_r = v.check_positive_int("channels_r", channels_r)
         self.filters_r = v.check_positive_int("filters_r", filters_r)
 
@@ -333,7 +316,7 @@ class RiRConv(keras.layers.Layer):
         self.use_bias = v.check_bool("use_bias", use_bias)
         self.momentum = v.check_unit_interval("momentum", momentum)
         self.epsilon = v.check_positive_float("epsilon", epsilon)
-        self.kernel_initializer = _get_initializer(
+        self.kernel_initializer = v.check_initializer(
             "kernel_initializer", kernel_initializer
         )
         self.seed = (

@@ -340,8 +340,8 @@ class SeqConv2D(keras.layers.Layer):
             raise ValueError(
                 f"`epsilon` must be a number > 0. Received: epsilon={epsilon!r}"
             )
-        self.kernel_initializer = _get_initializer(
-            "kernel_initializer", kernel_initializer
+        self.kernel_initializer = v.check_initializer(
+            "kernel_initializer", kernel_initializer, allow_none=True
         )
         self.seed = (
             None if seed is None else v.check_int("seed", seed, minimum=0)
@@ -824,31 +824,12 @@ class SeqConv2D(keras.layers.Layer):
         return super().from_config(legacy_config(config))
 
 
-
 def _is_shape(shape):
     return isinstance(shape, (list, tuple)) and all(
         d is None
         or (isinstance(d, (int, np.integer)) and not isinstance(d, bool))
         for d in shape
     )
-
-
-def _get_initializer(name, identifier):
-    if identifier is None:
-        return None
-    try:
-        initializer = keras.initializers.get(identifier)
-    except (ValueError, TypeError) as error:
-        raise ValueError(
-            f"`{name}` must be None or a Keras initializer name, config dict "
-            f"or instance. Received: {name}={identifier!r}"
-        ) from error
-    if not isinstance(initializer, keras.initializers.Initializer):
-        raise ValueError(
-            f"`{name}` must be None or a Keras initializer name, config dict "
-            f"or instance. Received: {name}={identifier!r}"
-        )
-    return initializer
 
 
 def _drop_front(tensors, n, axis=-1):

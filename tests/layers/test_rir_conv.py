@@ -513,6 +513,8 @@ BAD_CONSTRUCTOR_ARGUMENTS = [
     ({"momentum": 1.5}, "momentum", 1.5),
     ({"epsilon": -1}, "epsilon", -1),
     ({"kernel_initializer": "nope"}, "kernel_initializer", "nope"),
+    # A plain callable would not survive get_config / from_config.
+    ({"kernel_initializer": np.zeros}, "kernel_initializer", np.zeros),
     ({"seed": -1}, "seed", -1),
     ({"activation": "sigmoid"}, "activation", "sigmoid"),
     ({"residual_channels": 0}, "residual_channels", 0),
