@@ -95,8 +95,10 @@ def test_bridge_se_only_on_projection_shortcuts(builder):
     assert len(projections) == 2  # the two bridges of a CIFAR ResNet
     assert len(ses) == len(projections)
     for se in ses:
-        producer = se.input._keras_history.operation
-        assert producer.name.endswith("_shortcut_proj_bn")
+        producers = [layer for layer in model.layers
+                     if layer.output is se.input]
+        assert [p.name[-len("_shortcut_proj_bn"):] for p in producers] == [
+            "_shortcut_proj_bn"]
 
 
 def test_res_se_net_with_reduction_is_resnet_plus_se_params():
