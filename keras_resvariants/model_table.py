@@ -13,17 +13,24 @@ from keras_resvariants.models import model_info
 from keras_resvariants.models._registry import get_builder
 
 
-def rows():
-    for key in list_models():
-        info = model_info(key)
-        size = info["default_input_shape"][0]
-        classes = info["params_classes"]
-        model = get_builder(key)(input_shape=(size, size, 3), classes=classes)
-        params = count_parameters(model)["trainable"]
-        yield info, classes, size, params, count_macs(model)
+def measure(key):
+    """`(trainable parameters, MACs per image)` of network `key`, built at
+    its default input size with its parameter-count classes."""
+    info = model_info(key)
+    size = info["default_input_shape"][0]
+    model = get_builder(key)(input_shape=(size, size, 3),
+                             classes=info["params_classes"])
+    return count_parameters(model)["trainable"], count_macs(model)
 
 
-def markdown():
+def markdown(measurements=None):
+    """The page, as a string.
+
+    Args:
+        measurements: optional mapping of registry key to `(params,
+            MACs)`, as `measure` returns; `None` builds every network
+            (a few minutes on 2 CPU cores).
+    """
     lines = [
         "# Registered networks",
         "",
@@ -38,7 +45,12 @@ def markdown():
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     notes = []
-    for info, classes, size, params, macs in rows():
+    for key in list_models():
+        info = model_info(key)
+        size = info["default_input_shape"][0]
+        classes = info["params_classes"]
+        params, macs = (measure(key) if measurements is None
+                        else measurements[key])
         spec = f"{info['params']:,}" if info["params"] else "–"
         lines.append(
             f"| `{info['builder']}` | {info['family']} | {size} | {classes} "
