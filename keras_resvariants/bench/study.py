@@ -627,7 +627,7 @@ def run_study(families=None, *, seeds=DEFAULT_SEEDS, epochs=DEFAULT_EPOCHS,
               scratch_dir=DEFAULT_SCRATCH, recipe=DEFAULT_RECIPE,
               batch_size=None, train_subset=None, test_subset=None,
               steps_per_epoch=None, backend=None, data_dir=None,
-              study_command=None, log=print, poll_s=1.0):
+              study_command=None, log=print, poll_s=1.0, train=True):
     """Trains every missing run of the study and writes its result files.
 
     Args:
@@ -648,9 +648,14 @@ def run_study(families=None, *, seeds=DEFAULT_SEEDS, epochs=DEFAULT_EPOCHS,
         study_command: the command line to record.
         log: called with one line per run (`None`: silent).
         poll_s: seconds between checks on the running processes.
+        train: bool. `False` trains nothing: only the runs whose directory
+            in `scratch_dir` holds a finished run are recorded (e.g. a run
+            trained in the background by its own `resvariants train`
+            command, or one that outlived its study); the others are
+            listed as `unfinished`. Defaults to `True`.
 
     Returns:
-        dict: `trained`, `skipped` and `failed` run names.
+        dict: `trained`, `skipped`, `failed` and `unfinished` run names.
 
     Raises:
         ValueError: for invalid arguments, or a result file of the same
@@ -680,7 +685,7 @@ def run_study(families=None, *, seeds=DEFAULT_SEEDS, epochs=DEFAULT_EPOCHS,
             context["git_commit"] = _git_commit()
         return context
 
-    summary = {"trained": [], "skipped": [], "failed": []}
+    summary = {"trained": [], "skipped": [], "failed": [], "unfinished": []}
     todo = []
     total = len(runs)
     for i, run in enumerate(runs, 1):
@@ -740,8 +745,12 @@ def run_study(families=None, *, seeds=DEFAULT_SEEDS, epochs=DEFAULT_EPOCHS,
                                     epochs)
         if metrics is not None:  # trained, but the study stopped before
             finish(head, run, metrics, None)
-        else:
+        elif train:
             pending.append((head, run))
+        else:
+            log(f"{head}: not finished in {scratch_dir} (not trained: "
+                "record only)")
+            summary["unfinished"].append(run.name)
 
     active = []
     os.makedirs(os.path.join(scratch_dir, "logs"), exist_ok=True)
@@ -1256,8 +1265,14 @@ def add_subcommand(subparsers):
                    help="directory of the Fashion-MNIST IDX files")
     p.add_argument("--report", default=None, metavar="FILE",
                    help="write the report to FILE (default: print it)")
-    p.add_argument("--report-only", action="store_true",
-                   help="train nothing: only the report from RESULTS")
+    only = p.add_mutually_exclusive_group()
+    only.add_argument("--report-only", action="store_true",
+                      help="train nothing: only the report from RESULTS")
+    only.add_argument("--record-only", action="store_true",
+                      help="train nothing: record the runs already "
+                           "finished in SCRATCH (e.g. trained in the "
+                           "background by their own `resvariants train`), "
+                           "then the report")
     p.set_defaults(func=run)
     return p
 
@@ -1280,10 +1295,14 @@ def run(args):
             study_command="resvariants " + " ".join(
                 shlex.quote(a) for a in sys.argv[1:]),
             log=lambda line: print(line, flush=True),
+            train=not args.record_only,
         )
         failed = summary["failed"]
-        print(f"{len(summary['trained'])} trained, "
-              f"{len(summary['skipped'])} skipped, {len(failed)} failed",
+        done = "recorded" if args.record_only else "trained"
+        print(f"{len(summary['trained'])} {done}, "
+              f"{len(summary['skipped'])} skipped, {len(failed)} failed"
+              + (f", {len(summary['unfinished'])} unfinished"
+                 if args.record_only else ""),
               flush=True)
     text = render_report(args.results)
     if args.report:

@@ -5,6 +5,7 @@ import glob
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -401,6 +402,25 @@ def test_scheduler_writes_skips_shares_and_reports_failures(tmp_path,
     assert fake_train == ["seq_resnet-k8-r1-quick-e2-s1"]
     assert any("recorded from res_se" in line for line in lines)
     assert len(study.load_results(results)) == 6
+
+    # Record only: a run trained outside the study (its own `resvariants
+    # train` in the background) is recorded from its finished directory;
+    # an unfinished one is listed, never started.
+    os.remove(os.path.join(results, "res_se",
+                           "res_se_net_20-quick-e2-s1.json"))
+    shutil.rmtree(os.path.join(scratch, "seq_resnet-k8-r1-quick-e2-s1"),
+                  ignore_errors=True)
+    fake_train.clear()
+    lines.clear()
+    summary = study.run_study(["res_se", "seqconv"],
+                              **dict(kwargs, seeds=[1]), train=False)
+    assert fake_train == []
+    assert summary["trained"] == ["res_se_net_20-quick-e2-s1"]
+    assert summary["unfinished"] == ["seq_resnet-k8-r1-quick-e2-s1"]
+    assert any("not finished" in line and "SeqResNet" in line
+               for line in lines)
+    assert os.path.exists(os.path.join(results, "res_se",
+                                       "res_se_net_20-quick-e2-s1.json"))
 
     # Asked for one family alone, a shared run recorded only for the
     # other family is copied from there, not trained again.
