@@ -100,6 +100,16 @@ HELP = ("Run the paired Fashion-MNIST accuracy study (each paper's variant "
 # properties, required, items, additionalProperties), checked by
 # `validate_result` and written out by `json_schema()`.
 
+# The columns of a run's `log.csv` a record keeps as its `curve`.
+CURVE_COLUMNS = {
+    "accuracy": "training accuracy over the epoch (augmented images, "
+                "weights changing)",
+    "cross_entropy": "training cross-entropy over the epoch",
+    "val_accuracy": "validation accuracy after the epoch",
+    "val_cross_entropy": "validation cross-entropy after the epoch",
+    "lr": "learning rate of the epoch's last step",
+}
+
 _INT = {"type": "integer"}
 _COUNT = {"type": "integer", "minimum": 0}
 _POSITIVE = {"type": "integer", "minimum": 1}
@@ -228,6 +238,17 @@ SCHEMA = _obj({
     "date": _d(_STR, "when the run finished (ISO 8601)"),
     "command": _d(_STR, "the `resvariants train` command"),
     "study_command": {"type": ["string", "null"]},
+    "curve": _d(
+        {"type": ["object", "null"],
+         "properties": {key: _d({"type": ["array", "null"],
+                                 "items": {"type": "number"}}, text)
+                        for key, text in CURVE_COLUMNS.items()},
+         "required": sorted(CURVE_COLUMNS),
+         "additionalProperties": False},
+        "the run's per-epoch log (`log.csv`), first epoch first; a column "
+        "the log lacks (no validation split) is null, and so is the whole "
+        "curve when there is no log. Missing in records written before "
+        "it existed"),
     "weights": _obj({
         "file": _d({"type": ["string", "null"]},
                    "the selected weights, relative to the scratch "
@@ -235,7 +256,8 @@ SCHEMA = _obj({
         "sha256": {"type": ["string", "null"]},
         "bytes": {"type": ["integer", "null"], "minimum": 0},
     }),
-}, "One finished training run of the Fashion-MNIST paired study.")
+}, "One finished training run of the Fashion-MNIST paired study.",
+    optional=("curve",))
 
 _TYPES = {
     "object": dict, "array": list, "string": str, "null": type(None),
@@ -478,7 +500,7 @@ def _git_commit():
 def make_record(metrics, *, run, family, role, request, machine,
                 parallel=1, process_wall_s=None, weights_file=None,
                 weights_path=None, git_commit=None, study_command=None,
-                epoch_times=None):
+                epoch_times=None, curve=None):
     """The result record of one finished run, from its `metrics.json`.
 
     Args:
@@ -495,6 +517,7 @@ def make_record(metrics, *, run, family, role, request, machine,
         git_commit, study_command: provenance, or `None`.
         epoch_times: the logged epoch times in seconds (`epoch_times()`),
             or `None`.
+        curve: the run's per-epoch curve (`epoch_curve()`), or `None`.
 
     Returns:
         dict following `SCHEMA`.
@@ -577,6 +600,7 @@ def make_record(metrics, *, run, family, role, request, machine,
         "date": metrics["finished_at"],
         "command": metrics["command"],
         "study_command": study_command,
+        "curve": curve,
         "weights": weights,
     }
 
@@ -585,15 +609,30 @@ def make_record(metrics, *, run, family, role, request, machine,
 # Running the study.
 
 
+def _log_column(rows, key):
+    """Column `key` of `log.csv` rows as floats; `None` when it is empty
+    or an epoch lacks a number."""
+    values = [row.get(key) for row in rows]
+    if not values or not all(isinstance(x, float) for x in values):
+        return None
+    return values
+
+
 def epoch_times(run_dir):
     """The logged time of each epoch of the run in `run_dir`, in seconds
     (its `log.csv`, every process of a resumed run); `None` when the log is
     missing or an epoch has no time."""
-    times = [row.get("epoch_time_s")
-             for row in read_csv_log(RunDir(run_dir).log)]
-    if not times or not all(isinstance(t, float) for t in times):
+    return _log_column(read_csv_log(RunDir(run_dir).log), "epoch_time_s")
+
+
+def epoch_curve(run_dir):
+    """The run's per-epoch curve for its record: each `CURVE_COLUMNS`
+    column of its `log.csv` (`None` for one the log lacks); `None` when
+    there is no log."""
+    rows = read_csv_log(RunDir(run_dir).log)
+    if not rows:
         return None
-    return times
+    return {key: _log_column(rows, key) for key in CURVE_COLUMNS}
 
 
 def _finished_metrics(run_dir, epochs):
@@ -721,7 +760,7 @@ def run_study(families=None, *, seeds=DEFAULT_SEEDS, epochs=DEFAULT_EPOCHS,
             os.makedirs(os.path.dirname(weights_path), exist_ok=True)
             shutil.copyfile(best, weights_path)
         ctx = provenance()
-        times = epoch_times(run_dir)
+        times, curve = epoch_times(run_dir), epoch_curve(run_dir)
         record = None
         for family, role in run.places:
             record = make_record(
@@ -729,7 +768,8 @@ def run_study(families=None, *, seeds=DEFAULT_SEEDS, epochs=DEFAULT_EPOCHS,
                 machine=ctx["machine"], parallel=parallel,
                 process_wall_s=process_wall_s, weights_file=weights_file,
                 weights_path=weights_path, git_commit=ctx["git_commit"],
-                study_command=study_command, epoch_times=times)
+                study_command=study_command, epoch_times=times,
+                curve=curve)
             check_result(record)
             _write_json(_result_path(results_dir, family, run.name), record)
         log(f"{head}: test accuracy {100 * record['test_accuracy']:.2f}% "
@@ -1076,6 +1116,55 @@ def _budget_text(budget, runs):
     return lines
 
 
+def _curve_epochs(epochs, most=15):
+    """The 1-based epochs a curve table shows: all of them up to `most`,
+    else `most` evenly spaced ones, the first and the last included."""
+    if epochs <= most:
+        return list(range(1, epochs + 1))
+    return sorted({int(round(x)) for x in np.linspace(1, epochs, most)})
+
+
+def _curves_text(group):
+    """Lines of the group's validation curves (the runs whose record
+    keeps its `curve`); none when no run does."""
+    order = [json.dumps([row["key"], row["hparams"]], sort_keys=True)
+             for row in group["rows"]]  # the table's order, baseline first
+    runs = sorted(
+        (r for r in group["runs"]
+         if (r.get("curve") or {}).get("val_accuracy")),
+        key=lambda r: (order.index(_network_id(r)), r["seed"]))
+    if not runs:
+        return []
+    shown = _curve_epochs(max(len(r["curve"]["val_accuracy"])
+                              for r in runs))
+    lines = [
+        "",
+        "Validation accuracy (%) after each epoch, for the runs whose "
+        "record keeps its curve (the selected epoch in bold), and the "
+        "last epoch's training accuracy (augmented images, over the "
+        "epoch):",
+        "",
+        "| network | seed | " + " | ".join(str(e) for e in shown)
+        + " | train, last epoch |",
+        "|---|---|" + "---|" * len(shown) + "---|",
+    ]
+    for r in runs:
+        val = r["curve"]["val_accuracy"]
+        cells = []
+        for e in shown:
+            if e > len(val):
+                cells.append("")
+                continue
+            text = _pct(val[e - 1])
+            cells.append(f"**{text}**" if e == r["selection"]["epoch"]
+                         else text)
+        train = r["curve"]["accuracy"]
+        cells.append(_pct(train[-1]) if train else "–")
+        lines.append(f"| {r['network']['label']} | {r['seed']} | "
+                     + " | ".join(cells) + " |")
+    return lines
+
+
 def render_report(results_dir=DEFAULT_RESULTS, display_dir=None):
     """The markdown report of the study, from the result files alone.
 
@@ -1217,6 +1306,7 @@ def render_report(results_dir=DEFAULT_RESULTS, display_dir=None):
                     f"{_pct(row['mean'])}{std} | {_pct(row['last_mean'])} | "
                     f"{delta} | {verdict} | {row['images_per_s']:,.0f} | "
                     f"{speed} |")
+            lines += _curves_text(group)
     lines.append("")
     return "\n".join(lines)
 

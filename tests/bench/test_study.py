@@ -218,6 +218,66 @@ def test_epoch_times_come_from_the_run_log(tmp_path):
     assert study.validate_result(bad)
 
 
+def test_curve_comes_from_the_run_log(tmp_path):
+    run_dir = tmp_path / "run"
+    assert study.epoch_curve(str(run_dir)) is None  # no log
+    run_dir.mkdir()
+    log = run_dir / "log.csv"
+    log.write_text(
+        "epoch,accuracy,cross_entropy,loss,lr,val_accuracy,"
+        "val_cross_entropy,val_loss,epoch_time_s\n"
+        "0,0.5,1.5,1.7,0.09,0.625,1.25,1.45,12.5\n"
+        "1,0.75,0.5,0.7,0.0,0.875,0.25,0.45,3.25\n")
+    curve = study.epoch_curve(str(run_dir))
+    assert curve == {"accuracy": [0.5, 0.75], "cross_entropy": [1.5, 0.5],
+                     "val_accuracy": [0.625, 0.875],
+                     "val_cross_entropy": [1.25, 0.25], "lr": [0.09, 0.0]}
+    # Without a validation split the log has no val_ columns.
+    log.write_text("epoch,accuracy,cross_entropy,lr\n0,0.5,1.5,0.1\n")
+    no_val = study.epoch_curve(str(run_dir))
+    assert no_val["val_accuracy"] is None and no_val["accuracy"] == [0.5]
+    record = study.make_record(
+        _metrics(), run=study.Run(accuracy.PAIRS["res_se"][1], 0, "x", []),
+        family="res_se", role="baseline", request=REQUEST, machine=MACHINE,
+        curve=curve)
+    study.check_result(record)
+    assert record["curve"] == curve
+    study.check_result(dict(record, curve=no_val))
+    study.check_result(dict(record, curve=None))
+    old = {k: val for k, val in record.items() if k != "curve"}
+    study.check_result(old)  # written before the field existed
+    assert study.validate_result(
+        dict(record, curve=dict(curve, accuracy=[0.5, "high"])))
+    assert study.validate_result(
+        dict(record, curve=dict(curve, epoch=[1, 2])))  # not a column
+    missing = {k: val for k, val in curve.items() if k != "lr"}
+    assert study.validate_result(dict(record, curve=missing))
+
+
+def test_report_shows_the_recorded_curves(tmp_path):
+    results = str(tmp_path / "results")
+    base = _record("res_se", "baseline", 0, 0.9)
+    var = _record("res_se", "variant", 0, 0.91)
+    var["curve"] = {"accuracy": [0.5, 0.75], "cross_entropy": [1.0, 0.5],
+                    "val_accuracy": [0.625, 0.875],
+                    "val_cross_entropy": [1.0, 0.5], "lr": [0.1, 0.0]}
+    var["selection"]["epoch"] = 2
+    _write(results, base)
+    text = study.render_report(results)
+    assert "Validation accuracy (%) after each epoch" not in text
+    _write(results, var)
+    text = study.render_report(results)
+    section = text.split("## res_se")[1].split("## rgs")[0]
+    assert "| network | seed | 1 | 2 | train, last epoch |" in section
+    # The baseline kept no curve: only the variant has a row.
+    assert "| Res-SE-Net-20 | 0 | 62.50 | **87.50** | 75.00 |" in section
+    assert "| ResNet-20 | 0 |" not in section
+    # Long runs show 15 evenly spaced epochs, the first and last included.
+    shown = study._curve_epochs(30)
+    assert len(shown) == 15 and shown[0] == 1 and shown[-1] == 30
+    assert study._curve_epochs(15) == list(range(1, 16))
+
+
 def _timed(record, times, cpu=None):
     record = json.loads(json.dumps(record))
     record["cost"]["epoch_times_s"] = times
@@ -330,6 +390,11 @@ FAKE_TRAIN = textwrap.dedent("""
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(out, "best.keras"), "w") as f:
         f.write(out)
+    with open(os.path.join(out, "log.csv"), "w") as f:
+        f.write("epoch,accuracy,cross_entropy,lr,val_accuracy,"
+                "val_cross_entropy,epoch_time_s\\n"
+                "0,0.5,1.5,0.1,0.5,1.25,2.5\\n"
+                "1,0.75,0.5,0.0,0.75,0.5,1.5\\n")
     with open(os.path.join(out, "metrics.json"), "w") as f:
         json.dump(metrics, f)
 """)
@@ -382,6 +447,12 @@ def test_scheduler_writes_skips_shares_and_reports_failures(tmp_path,
             shared[0]["weights"]["sha256"])
     assert shared[0]["cost"]["parallel"] == 3
     assert shared[0]["cost"]["process_wall_s"] > 0
+    # The run's log.csv travels in its record: epoch times and curve.
+    assert shared[0]["cost"]["epoch_times_s"] == [2.5, 1.5]
+    assert shared[0]["curve"] == {
+        "accuracy": [0.5, 0.75], "cross_entropy": [1.5, 0.5],
+        "val_accuracy": [0.5, 0.75], "val_cross_entropy": [1.25, 0.5],
+        "lr": [0.1, 0.0]}
 
     # Rerun: finished runs are skipped; only the failed ones start again.
     fake_train.clear()
