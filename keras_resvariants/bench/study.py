@@ -47,7 +47,8 @@ package, no TensorFlow, no network; the Fashion-MNIST IDX files go in
         --epochs 30 --parallel 9 --results results/fashion_mnist \\
         --scratch runs/study --report docs/accuracy_fashion_mnist.md
 
-Each training process gets `XLA_PYTHON_CLIENT_PREALLOCATE=false` and
+(`tools/gpu_session.sh` runs it, with `--stop-after`, in one call of a lent
+machine; see results/README.md.) Each training process gets `XLA_PYTHON_CLIENT_PREALLOCATE=false` and
 `XLA_PYTHON_CLIENT_MEM_FRACTION=0.9/N` (unless already set), so that N
 processes share the GPU. The 12-minute target for that command is a
 design goal, not yet measured; `--batch-size` and `--parallel` are the
@@ -393,7 +394,13 @@ def _check_list(name, values, accepted=None, integer=False):
 def plan_runs(families=None, *, seeds=DEFAULT_SEEDS, epochs=DEFAULT_EPOCHS,
               recipe=DEFAULT_RECIPE, batch_size=None, train_subset=None,
               test_subset=None, steps_per_epoch=None):
-    """The distinct runs of the study, the costliest first.
+    """The distinct runs of the study: seed by seed, in the order of
+    `seeds`, the costliest network first within each seed.
+
+    Seed-major, so that a study cut short (`run_study(stop_after=...)`)
+    has finished whole pairs rather than every seed of a few networks;
+    costliest first within a seed, so that the short runs fill the
+    workers at the end of each seed.
 
     Args:
         families: `PAIRS` keys (default: all).
@@ -426,8 +433,8 @@ def plan_runs(families=None, *, seeds=DEFAULT_SEEDS, epochs=DEFAULT_EPOCHS,
                     steps_per_epoch=steps_per_epoch)
                 run = runs.setdefault(name, Run(entry, seed, name, []))
                 run.places.append((family, role))
-    # Longest processing time first: the fewest idle workers at the end.
-    return sorted(runs.values(), key=lambda r: -r.entry.macs)
+    return sorted(runs.values(),
+                  key=lambda r: (seeds.index(r.seed), -r.entry.macs))
 
 
 def _result_path(results_dir, family, name):
@@ -666,7 +673,8 @@ def run_study(families=None, *, seeds=DEFAULT_SEEDS, epochs=DEFAULT_EPOCHS,
               scratch_dir=DEFAULT_SCRATCH, recipe=DEFAULT_RECIPE,
               batch_size=None, train_subset=None, test_subset=None,
               steps_per_epoch=None, backend=None, data_dir=None,
-              study_command=None, log=print, poll_s=1.0, train=True):
+              study_command=None, log=print, poll_s=1.0, train=True,
+              stop_after=None):
     """Trains every missing run of the study and writes its result files.
 
     Args:
@@ -692,9 +700,16 @@ def run_study(families=None, *, seeds=DEFAULT_SEEDS, epochs=DEFAULT_EPOCHS,
             trained in the background by its own `resvariants train`
             command, or one that outlived its study); the others are
             listed as `unfinished`. Defaults to `True`.
+        stop_after: seconds, or `None` (the default: no limit). Once the
+            study has run this long it starts no more runs and terminates
+            the running ones (their folders keep the `BackupAndRestore`
+            state, so a later study on the same machine resumes them);
+            both are listed as `stopped`. For a machine lent for a fixed
+            time: what finished is recorded.
 
     Returns:
-        dict: `trained`, `skipped`, `failed` and `unfinished` run names.
+        dict: `trained`, `skipped`, `failed`, `unfinished` and `stopped`
+        run names.
 
     Raises:
         ValueError: for invalid arguments, or a result file of the same
@@ -706,6 +721,9 @@ def run_study(families=None, *, seeds=DEFAULT_SEEDS, epochs=DEFAULT_EPOCHS,
                      test_subset=test_subset,
                      steps_per_epoch=steps_per_epoch)
     parallel = v.check_positive_int("parallel", parallel)
+    if stop_after is not None:
+        stop_after = v.check_float("stop_after", stop_after, low=0.0,
+                                   high=float("inf"))
     if backend is not None:
         v.check_choice("backend", backend, BACKENDS)
     if data_dir is not None and not os.path.isdir(data_dir):
@@ -724,7 +742,9 @@ def run_study(families=None, *, seeds=DEFAULT_SEEDS, epochs=DEFAULT_EPOCHS,
             context["git_commit"] = _git_commit()
         return context
 
-    summary = {"trained": [], "skipped": [], "failed": [], "unfinished": []}
+    started = time.perf_counter()
+    summary = {"trained": [], "skipped": [], "failed": [], "unfinished": [],
+               "stopped": []}
     todo = []
     total = len(runs)
     for i, run in enumerate(runs, 1):
@@ -834,6 +854,17 @@ def run_study(families=None, *, seeds=DEFAULT_SEEDS, epochs=DEFAULT_EPOCHS,
                 else:
                     finish(head, run, metrics, wall)
             active = still
+            if (stop_after is not None and (pending or active)
+                    and time.perf_counter() - started >= stop_after):
+                for head, run, process, _, _ in active:
+                    process.terminate()  # waited for below
+                    log(f"{head}: stopped after {stop_after:g} s")
+                for head, run in pending:
+                    log(f"{head}: not started (stopped after "
+                        f"{stop_after:g} s)")
+                summary["stopped"] += [a[1].name for a in active] + [
+                    run.name for _, run in pending]
+                break
     finally:
         for _, _, process, _, _ in active:  # interrupted: stop ours only
             if process.poll() is None:
@@ -1251,6 +1282,15 @@ def render_report(results_dir=DEFAULT_RESULTS, display_dir=None):
         "is not in this study yet (a family takes more than one variant, "
         "each compared with its baseline).",
         "",
+        "These are short budgets. For scale: Zhong et al.'s Random "
+        "Erasing code (AAAI 2020; `fashionmnist.py` in "
+        "github.com/zhunzhong07/Random-Erasing) trains on Fashion-MNIST "
+        "for 300 epochs (learning rate divided by 10 at epochs 150 and "
+        "225, weight decay 5e-4, crop and flip) and reports 4.39% test "
+        "error for ResNet-20 and 4.16% for ResNet-32 without random "
+        "erasing (95.61% and 95.84%, best epoch read on the test set); "
+        "15 epochs are 5% of that budget.",
+        "",
         "Adding runs (finished runs are skipped, so new seeds and pairs "
         "add to the files; see [results/README.md](../results/README.md)):",
         "",
@@ -1355,6 +1395,11 @@ def add_subcommand(subparsers):
                    help="directory of the Fashion-MNIST IDX files")
     p.add_argument("--report", default=None, metavar="FILE",
                    help="write the report to FILE (default: print it)")
+    p.add_argument("--stop-after", type=float, default=None,
+                   metavar="SECONDS",
+                   help="start no run after SECONDS and stop the running "
+                        "ones (what finished is recorded; for a machine "
+                        "lent for a fixed time)")
     only = p.add_mutually_exclusive_group()
     only.add_argument("--report-only", action="store_true",
                       help="train nothing: only the report from RESULTS")
@@ -1385,14 +1430,16 @@ def run(args):
             study_command="resvariants " + " ".join(
                 shlex.quote(a) for a in sys.argv[1:]),
             log=lambda line: print(line, flush=True),
-            train=not args.record_only,
+            train=not args.record_only, stop_after=args.stop_after,
         )
         failed = summary["failed"]
         done = "recorded" if args.record_only else "trained"
         print(f"{len(summary['trained'])} {done}, "
               f"{len(summary['skipped'])} skipped, {len(failed)} failed"
               + (f", {len(summary['unfinished'])} unfinished"
-                 if args.record_only else ""),
+                 if args.record_only else "")
+              + (f", {len(summary['stopped'])} stopped"
+                 if summary["stopped"] else ""),
               flush=True)
     text = render_report(args.results)
     if args.report:

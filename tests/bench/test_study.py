@@ -364,10 +364,52 @@ def test_bad_arguments_name_the_argument(tmp_path):
                          ({"parallel": 0}, "parallel"),
                          ({"backend": "tf"}, "backend"),
                          ({"recipe": "fast"}, "recipe"),
-                         ({"train_subset": -1}, "train_subset")):
+                         ({"train_subset": -1}, "train_subset"),
+                         ({"stop_after": -1}, "stop_after"),
+                         ({"stop_after": "1h"}, "stop_after")):
         with pytest.raises(ValueError, match=f"`{name}` must be"):
             study.run_study(results_dir=str(tmp_path),
                             scratch_dir=str(tmp_path), log=None, **kwargs)
+
+
+def test_plan_is_seed_by_seed_costliest_network_first():
+    runs = study.plan_runs(["rir", "res_se"], seeds=[2, 0], epochs=3)
+    assert [r.seed for r in runs] == [2, 2, 2, 2, 0, 0, 0, 0]
+    for seed in (2, 0):
+        macs = [r.entry.macs for r in runs if r.seed == seed]
+        assert macs == sorted(macs, reverse=True)
+        assert len({r.entry.key for r in runs if r.seed == seed}) == 4
+
+
+def test_stop_after_records_what_finished(tmp_path, monkeypatch):
+    # ResNet-20 finishes at once; Res-SE-Net-20 would take a minute.
+    def command(entry, *, epochs, seed, output_dir, **kwargs):
+        metrics = _metrics(seed, 0.8, 0.8, epochs=epochs, key=entry.key)
+        slow = entry.key == "res_se_net_20"
+        return [sys.executable, "-c",
+                ("import time; time.sleep(60)\n" if slow else "")
+                + FAKE_TRAIN, output_dir, json.dumps(metrics), "0"]
+
+    monkeypatch.setattr(accuracy, "train_command", command)
+    results, scratch = str(tmp_path / "results"), str(tmp_path / "scratch")
+    lines = []
+    summary = study.run_study(
+        ["res_se"], seeds=[0, 1], epochs=2, parallel=2, results_dir=results,
+        scratch_dir=scratch, log=lines.append, poll_s=0.05, stop_after=3.0)
+    # Seed 0's pair ran side by side; when ResNet-20 finished, seed 1's
+    # costlier network took its place. At 3 s both slow runs were
+    # stopped, and seed 1's ResNet-20 never started.
+    assert summary["trained"] == ["resnet_20-quick-e2-s0"]
+    assert sorted(summary["stopped"]) == [
+        "res_se_net_20-quick-e2-s0", "res_se_net_20-quick-e2-s1",
+        "resnet_20-quick-e2-s1"]
+    assert [r["run_name"] for r in study.load_results(results)] == [
+        "resnet_20-quick-e2-s0"]
+    assert sum(": stopped after 3 s" in line for line in lines) == 2
+    assert sum("not started" in line for line in lines) == 1
+    for seed in (0, 1):
+        assert not os.path.exists(os.path.join(
+            scratch, f"res_se_net_20-quick-e2-s{seed}", "metrics.json"))
 
 
 def test_cli_turns_bad_input_into_one_line(tmp_path, capsys):
