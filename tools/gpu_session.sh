@@ -6,7 +6,7 @@
 # packed into $OUT in at most 8 files, whatever finished.
 #
 # A session gets 15 minutes of device time, the machine's start included,
-# and one command runs at most 600 s, so the defaults (420 + 140 s, plus
+# and one command runs at most 600 s, so the defaults (400 + 130 s, plus
 # installing and packing) fit one call with no second try. On this machine
 # first (the whole tree that travels must stay under 64 MiB, and the
 # published weights alone are 41 MB, none of which the call needs):
@@ -26,7 +26,7 @@
 # `python -m keras_resvariants.publishing runs/study/<run> --tag
 # fashion_mnist` (the test set is not read to choose them).
 #
-# Settings (environment): STUDY_S (420), BENCH_S (140), EPOCHS (30),
+# Settings (environment): STUDY_S (400), BENCH_S (130), EPOCHS (30),
 # SEEDS ("0 1 2"), PARALLEL (9), FAMILIES (all five), BATCH (the recipe's);
 # SMOKE=1 runs both at tiny scale (two pairs, one seed, one short epoch on
 # a subset, the benchmark's smoke profile) into SMOKE_DIR (runs/gpu_smoke),
@@ -39,8 +39,8 @@ mkdir -p "$OUT"
 log="$OUT/session.log"
 exec > >(tee -a "$log") 2>&1
 
-STUDY_S="${STUDY_S:-420}"
-BENCH_S="${BENCH_S:-140}"
+STUDY_S="${STUDY_S:-400}"
+BENCH_S="${BENCH_S:-130}"
 EPOCHS="${EPOCHS:-30}"
 SEEDS="${SEEDS:-0 1 2}"
 PARALLEL="${PARALLEL:-9}"
@@ -90,7 +90,7 @@ else
 fi
 
 stamp "study: ${study[*]}"
-timeout --signal=TERM --kill-after=30 $((STUDY_S + 90)) \
+timeout --signal=TERM --kill-after=15 $((STUDY_S + 45)) \
     python3 -m keras_resvariants.cli study "${study[@]}" \
     --results "$results" --scratch "$scratch" --report "$report"
 stamp "study exit $?"
