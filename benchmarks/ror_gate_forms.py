@@ -41,24 +41,9 @@ from keras_resvariants.layers.ror_add import RoRAdd
 from keras_resvariants.models.resnet import cifar_basic
 
 
-class _ArithmeticGate(RoRAdd):
-    """`x*m + F*(1 - m*(1-g))`: one multiply of the residual, no branch."""
-
-    def call(self, inputs, training=None):
-        if not (training and self.drop_rate > 0.0):
-            return super().call(inputs, training=training)
-        shortcut, residual = inputs
-        m = self.refine_mask
-        kept = keras.random.uniform((), seed=self.seed_generator) < (
-            1.0 - self.drop_rate)
-        coef = 1.0 - m * (1.0 - ops.cast(kept, "float32"))
-        dtype = shortcut.dtype
-        return ops.add(ops.multiply(shortcut, ops.cast(m, dtype)),
-                       ops.multiply(residual, ops.cast(coef, dtype)))
-
-
-class _SelectGate(RoRAdd):
-    """The conditional, the dropped branch as `where(m, x, F)`."""
+class _GateForm(RoRAdd):
+    """RoRAdd with another formulation of the training-time gate (one gate
+    per batch, drawn as RoRAdd draws it); inference is RoRAdd's."""
 
     def call(self, inputs, training=None):
         if not (training and self.drop_rate > 0.0):
@@ -68,9 +53,24 @@ class _SelectGate(RoRAdd):
         masked = ops.multiply(shortcut, ops.cast(m, shortcut.dtype))
         kept = keras.random.uniform((), seed=self.seed_generator) < (
             1.0 - self.drop_rate)
-        refine = m > 0.5
+        return self.gated(shortcut, residual, masked, m, kept)
+
+
+class _ArithmeticGate(_GateForm):
+    """`x*m + F*(1 - m*(1-g))`: one multiply of the residual, no branch."""
+
+    def gated(self, shortcut, residual, masked, m, kept):
+        coef = 1.0 - m * (1.0 - ops.cast(kept, "float32"))
+        return ops.add(masked,
+                       ops.multiply(residual, ops.cast(coef, residual.dtype)))
+
+
+class _SelectGate(_GateForm):
+    """The conditional, the dropped branch as `where(m, x, F)`."""
+
+    def gated(self, shortcut, residual, masked, m, kept):
         return ops.cond(kept, lambda: ops.add(masked, residual),
-                        lambda: ops.where(refine, shortcut, residual))
+                        lambda: ops.where(m > 0.5, shortcut, residual))
 
 
 def _with_merge(build, cls):

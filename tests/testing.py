@@ -5,6 +5,7 @@ a JSON round trip, a reload in a fresh interpreter, or a gradient computed by
 the backend's own autodiff.
 """
 
+import importlib.util
 import json
 import os
 import subprocess
@@ -252,3 +253,45 @@ def count_calls(monkeypatch, owner, name):
 
     monkeypatch.setattr(owner, name, counting)
     return calls
+
+
+def load_script(relative_path, name):
+    """The module of a script of the repository that is not in a package
+    (`examples/`, `benchmarks/`), imported from its path."""
+    path = os.path.join(REPO_ROOT, relative_path)
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+# A `sitecustomize.py` under which `import tensorflow` fails, as on the GPU
+# machine (JAX, no TensorFlow).
+NO_TENSORFLOW = textwrap.dedent("""
+    import sys
+
+
+    class _NoTensorFlow:
+        # `import tensorflow` fails as on a machine without it.
+        def find_spec(self, name, path=None, target=None):
+            if name == "tensorflow" or name.startswith("tensorflow."):
+                raise ModuleNotFoundError(f"No module named {name!r}",
+                                          name=name)
+            return None
+
+
+    sys.meta_path.insert(0, _NoTensorFlow())
+""")
+
+
+def jax_env_without_tensorflow(tmp_path, **variables):
+    """Environment of a subprocess on the JAX backend that cannot import
+    TensorFlow (`NO_TENSORFLOW` as `tmp_path/site/sitecustomize.py`), with
+    the repository on `PYTHONPATH` and `variables` set."""
+    site = tmp_path / "site"
+    site.mkdir(exist_ok=True)
+    (site / "sitecustomize.py").write_text(NO_TENSORFLOW)
+    env = dict(os.environ, KERAS_BACKEND="jax", **variables)
+    env["PYTHONPATH"] = os.pathsep.join(
+        [str(site), REPO_ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
+    return env

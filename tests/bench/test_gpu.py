@@ -3,7 +3,6 @@ the smoke profile on the CPU with JAX and no TensorFlow: the command a GPU
 machine runs, end to end."""
 
 import json
-import os
 import subprocess
 import sys
 
@@ -11,8 +10,7 @@ import pytest
 
 import keras_resvariants as kr
 from keras_resvariants.bench import gpu
-from tests.bench.test_study import NO_TENSORFLOW
-from tests.testing import REPO_ROOT
+from tests.testing import jax_env_without_tensorflow
 
 
 def test_bad_input_is_one_line_and_exit_2(capsys):
@@ -24,12 +22,7 @@ def test_bad_input_is_one_line_and_exit_2(capsys):
 
 def test_smoke_run_on_jax_without_tensorflow(tmp_path):
     pytest.importorskip("jax")
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(NO_TENSORFLOW)
-    env = dict(os.environ, KERAS_BACKEND="jax")
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(site), REPO_ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
+    env = jax_env_without_tensorflow(tmp_path)
     out = tmp_path / "out"
     done = subprocess.run(
         [sys.executable, "-m", "keras_resvariants.bench.gpu", "--profile",

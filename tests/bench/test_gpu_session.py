@@ -10,21 +10,17 @@ import tarfile
 import pytest
 
 from keras_resvariants.bench import study
-from tests.bench.test_study import NO_TENSORFLOW
 from tests.testing import REPO_ROOT
+from tests.testing import jax_env_without_tensorflow
 
 
 @pytest.mark.slow
 def test_smoke_session_packs_results_weights_and_benchmark(tmp_path):
     pytest.importorskip("jax")
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(NO_TENSORFLOW)
     out, smoke = tmp_path / "out", tmp_path / "smoke"
-    env = dict(os.environ, SMOKE="1", OUT=str(out), SMOKE_DIR=str(smoke),
-               STUDY_S="600", BENCH_S="300")
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(site)] + [p for p in [env.get("PYTHONPATH")] if p])
+    env = jax_env_without_tensorflow(
+        tmp_path, SMOKE="1", OUT=str(out), SMOKE_DIR=str(smoke),
+        STUDY_S="600", BENCH_S="300")
     committed = sorted(os.listdir(os.path.join(REPO_ROOT, "results",
                                                "fashion_mnist")))
     done = subprocess.run(

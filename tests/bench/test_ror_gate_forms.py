@@ -1,20 +1,16 @@
 """`benchmarks/ror_gate_forms.py`: the gate formulations it times compute
 what RoRAdd computes, and the script runs end to end (smoke profile)."""
 
-import importlib.util
 import os
 
 import pytest
 
-from tests.testing import REPO_ROOT
+from tests.testing import load_script
 
 
 def _script():
-    path = os.path.join(REPO_ROOT, "benchmarks", "ror_gate_forms.py")
-    spec = importlib.util.spec_from_file_location("ror_gate_forms", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(os.path.join("benchmarks", "ror_gate_forms.py"),
+                       "ror_gate_forms")
 
 
 def test_gate_forms_equal_roradd_for_the_same_draws():

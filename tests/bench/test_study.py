@@ -17,6 +17,7 @@ from keras_resvariants import cli
 from keras_resvariants.bench import accuracy
 from keras_resvariants.bench import study
 from tests.testing import REPO_ROOT
+from tests.testing import jax_env_without_tensorflow
 
 RESULTS = os.path.join(REPO_ROOT, "results", "fashion_mnist")
 DOC = os.path.join(REPO_ROOT, "docs", "accuracy_fashion_mnist.md")
@@ -561,33 +562,13 @@ def test_scheduler_writes_skips_shares_and_reports_failures(tmp_path,
 # ---------------------------------------------------------------------------
 # End to end: the real command, JAX backend, no TensorFlow
 
-NO_TENSORFLOW = textwrap.dedent("""
-    import sys
-
-
-    class _NoTensorFlow:
-        # `import tensorflow` fails as on a machine without it.
-        def find_spec(self, name, path=None, target=None):
-            if name == "tensorflow" or name.startswith("tensorflow."):
-                raise ModuleNotFoundError(f"No module named {name!r}",
-                                          name=name)
-            return None
-
-
-    sys.meta_path.insert(0, _NoTensorFlow())
-""")
 
 
 def test_study_end_to_end_on_jax_without_tensorflow(tmp_path):
     pytest.importorskip("jax")
-    site = tmp_path / "site"
-    site.mkdir()
-    (site / "sitecustomize.py").write_text(NO_TENSORFLOW)
     results, scratch = tmp_path / "results", tmp_path / "scratch"
     report = tmp_path / "report.md"
-    env = dict(os.environ, KERAS_BACKEND="jax")
-    env["PYTHONPATH"] = os.pathsep.join(
-        [str(site), REPO_ROOT] + [p for p in [env.get("PYTHONPATH")] if p])
+    env = jax_env_without_tensorflow(tmp_path)
     command = [
         sys.executable, "-m", "keras_resvariants.cli", "study",
         "--families", "res_se", "seqconv", "--seeds", "0", "--epochs", "1",

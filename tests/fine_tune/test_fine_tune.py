@@ -1,7 +1,6 @@
 """Two-stage fine-tuning: frozen base with BN in inference mode, then the
 base at a lower learning rate, its BN trained or kept frozen."""
 
-import importlib.util
 import os
 
 import keras
@@ -10,7 +9,7 @@ import pytest
 
 import keras_resvariants as kr
 from keras_resvariants import fine_tune as ft
-from tests.testing import REPO_ROOT
+from tests.testing import load_script
 
 HPARAMS = {"depth": 26, "width": 0.0625}
 SHAPE = (16, 16, 1)
@@ -150,11 +149,8 @@ def test_second_stage_trains_the_base_and_batch_norm_as_asked(small,
 
 def _example():
     pytest.importorskip("sklearn")
-    path = os.path.join(REPO_ROOT, "examples", "fine_tune.py")
-    spec = importlib.util.spec_from_file_location("fine_tune_example", path)
-    example = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(example)
-    return example
+    return load_script(os.path.join("examples", "fine_tune.py"),
+                       "fine_tune_example")
 
 
 def test_the_example_prepares_digits_like_fashion_mnist():
