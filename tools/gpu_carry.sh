@@ -13,7 +13,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python_version="${1:-3.12}"
 abi="cp${python_version/./}"
-data="${KERAS_RESVARIANTS_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
+default_data=/usr/share/datasets/fashion-mnist
+data="${KERAS_RESVARIANTS_FASHION_MNIST_DIR:-$default_data}"
 keras_version="$(python3 -c 'import keras; print(keras.__version__)')"
 
 rm -rf .whl

@@ -17,7 +17,8 @@
 #     git rm -r -q --cached saved_models      # untracked and ignored: stays
 #     # device run: command "bash tools/gpu_session.sh", carry [".whl"],
 #     # timeout_s 600
-#     git reset -q saved_models && sed -i '\#^/saved_models/$#d' .git/info/exclude
+#     git reset -q saved_models
+#     sed -i '\#^/saved_models/$#d' .git/info/exclude
 #
 # Then unpack $OUT/study.tgz in the repository root (result files, the
 # regenerated report, every run's log and metrics), check the report and
@@ -59,8 +60,9 @@ if ! python3 -c "import keras, namex, optree" 2>/dev/null; then
     export PYTHONPATH="$root/.whl/site${PYTHONPATH:+:$PYTHONPATH}"
 fi
 export PYTHONPATH="$root${PYTHONPATH:+:$PYTHONPATH}"
+default_data=/usr/share/datasets/fashion-mnist
 data="$root/.whl/fashion-mnist"
-[ -d "$data" ] || data="${KERAS_RESVARIANTS_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}"
+[ -d "$data" ] || data="${KERAS_RESVARIANTS_FASHION_MNIST_DIR:-$default_data}"
 
 stamp "machine"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv \

@@ -48,7 +48,8 @@ package, no TensorFlow, no network; the Fashion-MNIST IDX files go in
         --scratch runs/study --report docs/accuracy_fashion_mnist.md
 
 (`tools/gpu_session.sh` runs it, with `--stop-after`, in one call of a lent
-machine; see results/README.md.) Each training process gets `XLA_PYTHON_CLIENT_PREALLOCATE=false` and
+machine; see results/README.md.) Each training process gets
+`XLA_PYTHON_CLIENT_PREALLOCATE=false` and
 `XLA_PYTHON_CLIENT_MEM_FRACTION=0.9/N` (unless already set), so that N
 processes share the GPU. The 12-minute target for that command is a
 design goal, not yet measured; `--batch-size` and `--parallel` are the
