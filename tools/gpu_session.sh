@@ -100,7 +100,8 @@ stamp "study exit $?"
 # The result files, the report and each run's small files; then each
 # network's run with the best validation accuracy, with its weights.
 python3 - "$results" "$scratch" "$OUT/runs.txt" "$OUT/best.txt" <<'EOF'
-import glob, json, os, sys
+import glob, os, sys
+from keras_resvariants.bench import study
 results, scratch, runs_txt, best_txt = sys.argv[1:]
 small = []
 for run in sorted(glob.glob(os.path.join(scratch, "*", "run_config.json"))):
@@ -108,12 +109,11 @@ for run in sorted(glob.glob(os.path.join(scratch, "*", "run_config.json"))):
     small += [p for p in (os.path.join(folder, n) for n in
               ("run_config.json", "metrics.json", "log.csv"))
               if os.path.exists(p)]
-best = {}
-for path in glob.glob(os.path.join(results, "*", "*.json")):
-    with open(path) as f:
-        r = json.load(f)
-    key = json.dumps([r["network"]["key"], r["network"]["hparams"]],
-                     sort_keys=True)
+best = {}  # among the runs trained here (results/ also holds older ones)
+for r in study.load_results(results):
+    if not os.path.exists(os.path.join(scratch, r["run_name"], "best.keras")):
+        continue
+    key = study._network_id(r)
     val = r["selection"]["validation_accuracy"] or 0.0
     if key not in best or val > best[key][0]:
         best[key] = (val, r["run_name"])
@@ -123,10 +123,9 @@ with open(runs_txt, "w") as f:
     f.write("\n".join(small) + "\n")
 with open(best_txt, "w") as f:
     for path in weights:
-        if os.path.exists(path):
-            f.write(path + "\n")
-            for name in ("run_config.json", "metrics.json", "log.csv"):
-                f.write(os.path.join(os.path.dirname(path), name) + "\n")
+        f.write(path + "\n")
+        for name in ("run_config.json", "metrics.json", "log.csv"):
+            f.write(os.path.join(os.path.dirname(path), name) + "\n")
 EOF
 logs=$(ls -d "$scratch/logs" 2>/dev/null)
 tar czf "$OUT/study.tgz" "$results" "$report" $logs -T "$OUT/runs.txt" \

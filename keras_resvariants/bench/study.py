@@ -633,11 +633,12 @@ def epoch_times(run_dir):
     return _log_column(read_csv_log(RunDir(run_dir).log), "epoch_time_s")
 
 
-def epoch_curve(run_dir):
+def epoch_curve(run_dir, rows=None):
     """The run's per-epoch curve for its record: each `CURVE_COLUMNS`
     column of its `log.csv` (`None` for one the log lacks); `None` when
-    there is no log."""
-    rows = read_csv_log(RunDir(run_dir).log)
+    there is no log. `rows`: the log already read (`read_csv_log`)."""
+    if rows is None:
+        rows = read_csv_log(RunDir(run_dir).log)
     if not rows:
         return None
     return {key: _log_column(rows, key) for key in CURVE_COLUMNS}
@@ -781,7 +782,9 @@ def run_study(families=None, *, seeds=DEFAULT_SEEDS, epochs=DEFAULT_EPOCHS,
             os.makedirs(os.path.dirname(weights_path), exist_ok=True)
             shutil.copyfile(best, weights_path)
         ctx = provenance()
-        times, curve = epoch_times(run_dir), epoch_curve(run_dir)
+        rows = read_csv_log(RunDir(run_dir).log)  # read once for both
+        times = _log_column(rows, "epoch_time_s")
+        curve = epoch_curve(run_dir, rows)
         record = None
         for family, role in run.places:
             record = make_record(
@@ -983,7 +986,8 @@ def summarize(records):
     Returns:
         `{family: [group, ...]}`, a group being a dict with `budget`,
         `runs` (its records) and `rows` (one per network, the baseline
-        first: `label`, `key`, `hparams`, `role`, `seeds`, `n`, `mean`,
+        first: `id` (`_network_id`), `label`, `key`, `hparams`, `role`,
+        `seeds`, `n`, `mean`,
         `std` (None for n = 1), `last_mean`, `params`,
         `images_per_s` (mean of `steady_images_per_s`), and for variants
         `interval` (`paired_interval` of the same-seed differences),
@@ -1047,6 +1051,7 @@ def _summarize_group(family, budget, runs):
             "params": rs[0]["params"]["trainable"],
             "images_per_s": float(np.mean(speed)),
             "by_seed": {r["seed"]: r["test_accuracy"] for r in rs},
+            "id": nid,
         }
         seeded.append({r["seed"]: r for r in rs})
         if row["role"] == "baseline" and baseline is None:
@@ -1159,8 +1164,7 @@ def _curve_epochs(epochs, most=15):
 def _curves_text(group):
     """Lines of the group's validation curves (the runs whose record
     keeps its `curve`); none when no run does."""
-    order = [json.dumps([row["key"], row["hparams"]], sort_keys=True)
-             for row in group["rows"]]  # the table's order, baseline first
+    order = [row["id"] for row in group["rows"]]  # baseline first
     runs = sorted(
         (r for r in group["runs"]
          if (r.get("curve") or {}).get("val_accuracy")),

@@ -4,6 +4,7 @@ what comes back in $OUT is what a session unpacks."""
 
 import json
 import os
+import shutil
 import subprocess
 import tarfile
 
@@ -23,6 +24,12 @@ def test_smoke_session_packs_results_weights_and_benchmark(tmp_path):
         STUDY_S="600", BENCH_S="300")
     committed = sorted(os.listdir(os.path.join(REPO_ROOT, "results",
                                                "fashion_mnist")))
+    # An older result (15 epochs, far better on validation) whose run
+    # folder is not on this machine, as results/ holds on the device.
+    older = os.path.join("res_se", "resnet_20-quick-e15-s0.json")
+    os.makedirs(smoke / "results" / "res_se")
+    shutil.copy(os.path.join(REPO_ROOT, "results", "fashion_mnist", older),
+                smoke / "results" / older)
     done = subprocess.run(
         ["bash", os.path.join(REPO_ROOT, "tools", "gpu_session.sh")],
         env=env, capture_output=True, text=True, timeout=1200)
@@ -38,13 +45,15 @@ def test_smoke_session_packs_results_weights_and_benchmark(tmp_path):
         names = tar.getnames()
         records = [json.load(tar.extractfile(n)) for n in names
                    if n.endswith(".json") and "/results/" in n]
+    assert len(records) == 5
+    records = [r for r in records if r["epochs"] == 1]  # trained here
     assert len(records) == 4
     for record in records:
         study.check_result(record)
         assert len(record["curve"]["val_accuracy"]) == 1
     assert any(n.endswith("accuracy.md") for n in names)
-    # Weights: each network's best seed on validation, with what
-    # publishing reads beside it.
+    # Weights: each network's best seed on validation among the runs
+    # trained here, with what publishing reads beside it.
     with tarfile.open(out / "weights.tgz") as tar:
         weights = [n for n in tar.getnames() if n.endswith("best.keras")]
         assert sorted(os.path.basename(os.path.dirname(n))
