@@ -125,8 +125,14 @@ def _group_section(entry):
                  "read these ratios with care")
     elif entry["attempts"] > 1:
         state = f"clean on attempt {entry['attempts']}"
+    others = [c for c in result["candidates"]
+              if c["batch"] != base["batch"]]
+    batch = f"Batch {base['batch']}" + (
+        " (" + ", ".join(f"{c['name']}: {c['batch']}" for c in others)
+        + "; a time ratio compares steps of different batches, the "
+          "per-MAC ratio their work)" if others else "")
     lines.append(f"Control (plain vs plain): {controls} — {state}. "
-                 f"Batch {base['batch']}, {result['rounds']} rounds.")
+                 f"{batch}, {result['rounds']} rounds.")
     lines.append("")
     header = ("| candidate | params | MACs/example | train time ratio | "
               "train per-MAC | train img/s | infer time ratio | "

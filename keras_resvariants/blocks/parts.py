@@ -326,46 +326,83 @@ def _stream_widths(spec):
     return spec.filters, spec.width or spec.filters
 
 
+# False builds every shape-changing RiR block on split streams (the tests'
+# reference for the joined formulation).
+_JOIN_RESHAPING_RIR_BLOCKS = True
+
+
+def _rir_joins_reshape(block):
+    """Whether a shape-changing RiR block can run on the joined streams:
+    its reshaping layer has no inner shortcut to split off (the identity
+    is learnable, or absent), and its outer shortcut, if any, is option A
+    on the residual stream, inside the last ReLU."""
+    return (block.inner_identity != "fixed" and not block.projection
+            and (block.outer_shortcut is None
+                 or (block.outer_shortcut == "residual"
+                     and block.outer_join == "pre_relu")))
+
+
 @apply_block.register
 def _(block: s.RiRBlock, state, stage, index, prev_stage, ctx, *, name):
     """One RiR block on the joined streams `concat(r, m)`.
 
-    A block that keeps the shape runs its RiRConv layers on the joined
-    tensor and adds the outer shortcut inside the last layer's ReLU, so no
-    layer concatenates or splits the streams. A block that changes shape
-    (the first of a stage), or whose outer shortcut joins after the ReLU,
-    splits the streams, builds the same layers on `[r, m]` and joins them
-    again: the same function and weights, in the same layer order.
+    The RiRConv layers run on the joined tensor and the outer shortcut is
+    added inside the last layer's ReLU, so no layer concatenates or splits
+    the streams. A block that changes shape does the same when
+    `_rir_joins_reshape`: its first layer convolves the joined input with
+    the stride (the learnable identity is only an initialisation), and
+    its outer shortcut is `r` alone, subsampled and zero-padded to the
+    joined output's width (`[r, 0]`: option A on the residual stream,
+    nothing on the transient), the one split such a block needs. Other
+    blocks (a fixed or projected shortcut where the shape changes, or an
+    outer shortcut after the ReLU or over both streams) split the streams,
+    build the same layers on `[r, m]` and join them again: the same
+    function and weights, in the same layer order.
     """
     widths_in = _stream_widths(stage if index else prev_stage)
     widths_out = _stream_widths(stage)
     strides = stage.stride if index == 0 else 1
     outer = block.outer_shortcut
-    if (strides == 1 and widths_in == widths_out
-            and (outer is None or block.outer_join == "pre_relu")):
-        x = state
-        for layer in range(block.layers):
-            shortcut, resnet_init = _rir_inner_shortcut(block, False)
-            last = layer == block.layers - 1
-            x = layers.RiRConv(
-                *widths_out,
-                shortcut=shortcut,
-                resnet_init=resnet_init,
-                momentum=ctx.bn_momentum,
-                epsilon=ctx.bn_epsilon,
-                kernel_initializer=ctx.conv_init,
-                data_format=ctx.data_format,
-                residual_channels=widths_out[0],
-                outer_streams=outer or "both",
-                name=f"{name}_rir{layer + 1}",
-            )([x, state] if last and outer else x)
-        return x
-    streams = layers.StreamSplit(widths_in[0], data_format=ctx.data_format,
-                                 name=f"{name}_split")(state)
-    r, m = _rir_block_on_streams(block, streams, stage, strides, ctx,
-                                 name=name)
-    return keras.layers.Concatenate(axis=ctx.channel_axis,
-                                    name=f"{name}_join")([r, m])
+    reshapes = strides != 1 or widths_in != widths_out
+    joined = (outer is None or block.outer_join == "pre_relu") and (
+        not reshapes
+        or (_JOIN_RESHAPING_RIR_BLOCKS and _rir_joins_reshape(block)))
+    if not joined:
+        streams = layers.StreamSplit(widths_in[0],
+                                     data_format=ctx.data_format,
+                                     name=f"{name}_split")(state)
+        r, m = _rir_block_on_streams(block, streams, stage, strides, ctx,
+                                     name=name)
+        return keras.layers.Concatenate(axis=ctx.channel_axis,
+                                        name=f"{name}_join")([r, m])
+    shortcut_input, outer_streams = state, outer or "both"
+    if outer is not None and reshapes:
+        r_in, _ = layers.StreamSplit(widths_in[0],
+                                     data_format=ctx.data_format,
+                                     name=f"{name}_split")(state)
+        shortcut_input = apply_projection(
+            s.PadProjection(), r_in, sum(widths_out), strides, ctx,
+            name=f"{name}_shortcut")
+        outer_streams = "both"  # its transient channels are zeros
+    x = state
+    for layer in range(block.layers):
+        shortcut, resnet_init = _rir_inner_shortcut(block,
+                                                    reshapes and not layer)
+        last = layer == block.layers - 1
+        x = layers.RiRConv(
+            *widths_out,
+            strides=strides if layer == 0 else 1,
+            shortcut=shortcut,
+            resnet_init=resnet_init,
+            momentum=ctx.bn_momentum,
+            epsilon=ctx.bn_epsilon,
+            kernel_initializer=ctx.conv_init,
+            data_format=ctx.data_format,
+            residual_channels=(widths_in if layer == 0 else widths_out)[0],
+            outer_streams=outer_streams,
+            name=f"{name}_rir{layer + 1}",
+        )([x, shortcut_input] if last and outer else x)
+    return x
 
 
 def _rir_block_on_streams(block, state, stage, strides, ctx, *, name):

@@ -255,3 +255,23 @@ def test_committed_docs_page_is_the_rendering_of_its_json(page, profile):
     else:
         # The papers' own SeqResNet and (Seq)ResNeXt networks.
         assert names == {"seqconv", "grouped"}
+
+
+def test_a_candidate_at_another_batch_is_compared_by_its_work():
+    # The variant runs 8 images per step against the baseline's 4, in
+    # twice the time: the same MACs per second, the same images/s.
+    result = fake_result(variant_scale=2.0, macs=(100, 100),
+                         target=mac_target(1.0))
+    result["candidates"][2]["batch"] = 8
+    a = analysis.analyse_group(result)
+    row = a["modes"]["train"]["variants"][0]
+    assert row["time"]["median"] == pytest.approx(2.0)
+    assert row["per_mac"]["median"] == pytest.approx(1.0)
+    assert row["images_per_s"] == pytest.approx(8 / 2.0)
+    md = report.render_markdown({
+        "machine": runner.machine_info(), "profile": "smoke",
+        "tolerance": 0.03, "jit_compile": False, "errors": {},
+        "elapsed_s": 1.0,
+        "groups": [{"name": "g", "result": result, "analysis": a,
+                    "attempts": 1, "flagged": False}]})
+    assert "Batch 4 (var: 8; a time ratio compares steps" in md

@@ -25,6 +25,7 @@ from keras_resvariants.layers import StreamSplit
 from keras_resvariants.models import build_model
 from keras_resvariants.models.resnet import cifar_basic
 from tests.testing import count_trainable
+from tests.testing import trainable_gradients
 
 SHAPE = (16, 16, 3)
 CLASSES = 5
@@ -181,7 +182,12 @@ def test_learnable_identity_equals_fixed_identity():
             _add_identity(np.asarray(b.kernel), b._channels_r, b.filters_r),
             rtol=0, atol=1e-7)
     _randomise_bn(fixed, np.random.default_rng(2))
-    for a, b in zip(learnable.layers, fixed.layers):
+    # The nets differ in weightless layers only (the fixed one splits the
+    # streams where a stage changes shape): pair the others by name.
+    for b in fixed.layers:
+        if not b.weights:
+            continue
+        a = learnable.get_layer(b.name)
         if not isinstance(a, RiRConv):
             a.set_weights(b.get_weights())
         else:
@@ -309,11 +315,19 @@ def test_block_matches_numpy(block, channels, widths, stride):
     out = parts.apply_block(block, x_in, stage, 0, previous, BuildContext(),
                             name="b")
     model = keras.Model(x_in, out)
-    # Only the blocks that change shape (or join after the ReLU) split the
-    # streams; the others run RiRConv on the joined tensor.
-    splits = any(isinstance(layer, StreamSplit) for layer in model.layers)
-    assert splits == (stride != 1 or channels != widths
-                      or block.outer_join == "post_relu")
+    # Only the blocks that join after the ReLU, or change shape with a
+    # fixed or projected shortcut or an outer shortcut over both streams,
+    # run on split streams (and join them again); the others run RiRConv
+    # on the joined tensor, a shape-changing one splitting off `r` for its
+    # outer shortcut only.
+    reshapes = stride != 1 or channels != widths
+    on_streams = block.outer_join == "post_relu" or reshapes and (
+        block.inner_identity == "fixed" or block.projection
+        or block.outer_shortcut == "both")
+    kinds = [type(layer) for layer in model.layers]
+    assert (keras.layers.Concatenate in kinds) == on_streams
+    assert (StreamSplit in kinds) == (on_streams or reshapes and (
+        block.outer_shortcut is not None))
     rng = np.random.default_rng(5)
     for var in model.weights:
         name = var.path.split("/")[-1]
@@ -336,6 +350,34 @@ def test_block_matches_numpy(block, channels, widths, stride):
             assert np.all(got[0] >= 0)  # the shortcut is inside the ReLU
         if block.outer_join == "post_relu":
             assert np.any(got[0] < 0)  # ... or added after it
+
+
+@pytest.mark.parametrize("name", ["rir_net_32.fashion_mnist",
+                                  "rir_resnet_32.fashion_mnist"])
+def test_published_rir_weights_give_the_same_net_on_joined_streams(
+        name, monkeypatch):
+    # RiR-32's stage transitions run on the joined streams; ResNet's (an
+    # outer shortcut over both streams) still split them. Either way the
+    # published weights load and compute what the split formulation
+    # computes, outputs and gradients, in training and inference.
+    record = kr.weights_info(name)
+    rng = np.random.default_rng(3)
+    x = rng.uniform(-1, 1, (4, 28, 28, 1)).astype("float32")
+    nets = {}
+    for joined in (True, False):
+        monkeypatch.setattr(parts, "_JOIN_RESHAPING_RIR_BLOCKS", joined)
+        nets[joined] = kr.create_model(record.arch, weights=record.tag)
+    splits = {joined: sum(isinstance(layer, keras.layers.Concatenate)
+                          for layer in net.layers)
+              for joined, net in nets.items()}
+    assert splits[False] == 3  # the stem's and both stage transitions'
+    assert splits[True] == (1 if record.arch == "rir_net_32" else 3)
+    for training in (False, True):
+        got, want = (_logits(nets[j], x, training) for j in (True, False))
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+    for a, b in zip(*(trainable_gradients(nets[j], x) for j in (True,
+                                                               False))):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
 
 
 # --------------------------------------------------------------------------
