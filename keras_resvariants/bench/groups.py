@@ -249,6 +249,23 @@ def with_keras_grouped_convs(build):
     return rebuild
 
 
+def with_split_rir_transitions(build):
+    """`() -> model`: the model of `build` built with every shape-changing
+    RiR block on split streams, same weights: the "before" of joining
+    them."""
+
+    def rebuild():
+        from keras_resvariants.blocks import parts
+
+        parts._JOIN_RESHAPING_RIR_BLOCKS = False
+        try:
+            return build()
+        finally:
+            parts._JOIN_RESHAPING_RIR_BLOCKS = True
+
+    return rebuild
+
+
 def layer_model(name, input_shapes, fn):
     """`() -> model` wrapping `fn(inputs)` (one layer, or a layer and its
     norm/activation) on inputs of the given per-example shapes."""
@@ -377,6 +394,11 @@ def _rir(p):
             Candidate("rir_net_32", "RiR-32 (streams 8+8/16+16/32+32)",
                       registry_model("rir_net_32", size), batch,
                       Target(1.05)),
+            Candidate("rir_net_32_split",
+                      "RiR-32, streams split at the stage transitions "
+                      "(before)",
+                      with_split_rir_transitions(
+                          registry_model("rir_net_32", size)), batch),
             Candidate("rir_cnn_32", "RiR-32 'CNN' mode (no shortcuts)",
                       registry_model("rir_cnn_32", size), batch),
         ),

@@ -138,3 +138,32 @@ def test_before_candidate_is_the_same_network_through_keras_grouped_conv():
         "float32")
     np.testing.assert_allclose(np.asarray(before(x)), np.asarray(after(x)),
                                rtol=1e-4, atol=1e-5)
+
+
+def test_before_candidate_is_the_same_rir_net_on_split_streams():
+    import numpy as np
+
+    from keras_resvariants.bench.groups import registry_model
+    from keras_resvariants.bench.groups import with_split_rir_transitions
+    from keras_resvariants.layers import StreamSplit
+
+    build = registry_model("rir_net_32", 8)
+    keras.utils.set_random_seed(0)
+    after = build()
+    keras.utils.set_random_seed(0)
+    before = with_split_rir_transitions(build)()
+
+    def joins(model):
+        return sum(isinstance(layer, keras.layers.Concatenate)
+                   for layer in model.layers)
+
+    # The stem's concatenation, and in the "before" both transitions'.
+    assert (joins(after), joins(before)) == (1, 3)
+    assert sum(isinstance(layer, StreamSplit) for layer in after.layers) == 2
+    assert joins(build()) == 1  # the switch is restored
+    x = np.random.default_rng(0).standard_normal((2, 8, 8, 3)).astype(
+        "float32")
+    for training in (False, True):
+        np.testing.assert_allclose(
+            np.asarray(before(x, training=training)),
+            np.asarray(after(x, training=training)), rtol=1e-5, atol=1e-5)
