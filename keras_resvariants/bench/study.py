@@ -1153,12 +1153,14 @@ def _budget_text(budget, runs):
     return lines
 
 
-def _curve_epochs(epochs, most=15):
+def _curve_epochs(epochs, most=15, keep=()):
     """The 1-based epochs a curve table shows: all of them up to `most`,
-    else `most` evenly spaced ones, the first and the last included."""
+    else `most` evenly spaced ones, the first and the last included, and
+    the epochs `keep` (the selected ones) in any case."""
     if epochs <= most:
         return list(range(1, epochs + 1))
-    return sorted({int(round(x)) for x in np.linspace(1, epochs, most)})
+    spaced = {int(round(x)) for x in np.linspace(1, epochs, most)}
+    return sorted(spaced | {e for e in keep if 1 <= e <= epochs})
 
 
 def _curves_text(group):
@@ -1171,8 +1173,9 @@ def _curves_text(group):
         key=lambda r: (order.index(_network_id(r)), r["seed"]))
     if not runs:
         return []
-    shown = _curve_epochs(max(len(r["curve"]["val_accuracy"])
-                              for r in runs))
+    shown = _curve_epochs(
+        max(len(r["curve"]["val_accuracy"]) for r in runs),
+        keep=[r["selection"]["epoch"] for r in runs])
     lines = [
         "",
         "Validation accuracy (%) after each epoch, for the runs whose "

@@ -277,6 +277,8 @@ def test_report_shows_the_recorded_curves(tmp_path):
     shown = study._curve_epochs(30)
     assert len(shown) == 15 and shown[0] == 1 and shown[-1] == 30
     assert study._curve_epochs(15) == list(range(1, 16))
+    # ... and the selected epochs, shown or not among those.
+    assert study._curve_epochs(30, keep=[29, 30]) == sorted(shown + [29])
 
 
 def _timed(record, times, cpu=None):
