@@ -626,11 +626,14 @@ def _log_column(rows, key):
     return values
 
 
-def epoch_times(run_dir):
+def epoch_times(run_dir, rows=None):
     """The logged time of each epoch of the run in `run_dir`, in seconds
     (its `log.csv`, every process of a resumed run); `None` when the log is
-    missing or an epoch has no time."""
-    return _log_column(read_csv_log(RunDir(run_dir).log), "epoch_time_s")
+    missing or an epoch has no time. `rows`: the log already read
+    (`read_csv_log`)."""
+    if rows is None:
+        rows = read_csv_log(RunDir(run_dir).log)
+    return _log_column(rows, "epoch_time_s")
 
 
 def epoch_curve(run_dir, rows=None):
@@ -783,7 +786,7 @@ def run_study(families=None, *, seeds=DEFAULT_SEEDS, epochs=DEFAULT_EPOCHS,
             shutil.copyfile(best, weights_path)
         ctx = provenance()
         rows = read_csv_log(RunDir(run_dir).log)  # read once for both
-        times = _log_column(rows, "epoch_time_s")
+        times = epoch_times(run_dir, rows)
         curve = epoch_curve(run_dir, rows)
         record = None
         for family, role in run.places:
