@@ -21,7 +21,15 @@ their own MACs on GPUs and TPUs, but on a CPU every backend computes them
 far slower than the dense formulations (forward + backward of one
 `SeqConv2D(64, k=16, bottleneck, c=4)` on a 32 x 16 x 16 x 64 batch, 2
 cores: 489 ms grouped vs 40 ms dense on TensorFlow, 440 vs 27 ms on JAX;
-torch about equal).
+torch about equal). On TensorFlow the slow part is Keras' route, not
+TensorFlow: Keras compiles every grouped `ops.conv` with XLA
+(keras-team/keras#18180), and XLA's CPU kernels are the slow ones.
+TensorFlow's own grouped kernel, which `keras.ops` does not reach, would
+not change the `SeqConv2D` choice either (`benchmarks/
+seqconv_native_grouped.py`, 2-core Xeon, training steps): dropout as
+grouped convolutions over masked copies 1.65x the no-dropout step against
+the loop's 1.24x; SeqResNeXt-24 with grouped subgroups 0.47x ResNet-50's
+MACs/s against 0.43x with block-diagonal ones.
 
 The choice is made at run time and never saved: it is in no layer config,
 `.keras` file or weight fingerprint, so a model saved under one choice
@@ -199,7 +207,7 @@ def instance_property():
     each call; in memory only, never saved."""
 
     def get(self):
-        return self._implementation
+        return getattr(self, "_implementation", None)
 
     def set_(self, value):
         self._implementation = check_implementation(type(self), value,

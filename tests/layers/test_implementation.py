@@ -73,6 +73,20 @@ def test_the_scope_restores_the_previous_choice():
     assert L.get_implementation("RGShortcut") == "fast"
 
 
+@pytest.mark.parametrize("make", [lambda: L.RGShortcut(groups=2),
+                                  lambda: L.GroupedConv2D(4, 3, groups=2),
+                                  lambda: L.SeqConv2D(8, 4)],
+                         ids=["RGShortcut", "GroupedConv2D", "SeqConv2D"])
+def test_a_new_instance_reads_none_and_takes_an_override(make):
+    layer = make()
+    assert layer.implementation is None
+    name = type(layer).__name__
+    choice = [c for c in impl._CHOICES[name] if c != DEFAULTS[name]][0]
+    layer.implementation = choice
+    assert (layer.implementation, impl.resolve(layer)) == (choice, choice)
+    assert impl.resolve(make()) == DEFAULTS[name]
+
+
 def test_the_instance_override_wins_and_none_follows_the_process():
     layer = L.RGShortcut(groups=2)
     assert layer.implementation is None
