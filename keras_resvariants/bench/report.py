@@ -353,6 +353,15 @@ layer and its floors, is on [benchmarks.md](benchmarks.md); earlier
 measurements of these networks (the full profile of 2026-11-22) are in
 [benchmarks_history.md](benchmarks_history.md).
 
+Where they started, in that run (training, MACs/s per the baseline's):
+SeqResNet k8 r4 0.301 with the paper's dropout 0.1 and 0.521 without,
+against ResNet-110; SeqResNeXt-24 0.413 and ResNeXt-29 8x64d 0.988,
+against ResNet-50. What TensorFlow's own grouped kernel would change for
+SeqResNeXt-24's subgroups and for SeqConv's dropout (little: the
+sequential groups are the cost) is measured by
+`benchmarks/seqconv_native_grouped.py`
+(see `keras_resvariants/layers/implementation.py`).
+
 Ratios are the figures to read: they are paired in time and share the
 machine's state. Images/s move with the load; the targets below are the
 goals of the issues that set them.
