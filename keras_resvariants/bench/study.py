@@ -1269,9 +1269,11 @@ def render_report(results_dir=DEFAULT_RESULTS, display_dir=None):
         "the mean, over the seeds where both ran on the same machine, "
         "backend and parallelism, of its images/s over the baseline's; "
         "the seeds are named, and \"–\" means there was no such seed.",
-        "- The earlier 1–2-epoch single-seed numbers (all training "
-        "images, last epoch, no selection) are in the model cards of the "
-        "published weights, [saved_models/](../saved_models/).",
+        "- The published weights ([saved_models/](../saved_models/)) "
+        "come from these runs; their model cards carry each run's "
+        "recipe, epochs, seed, selection and wall time. The 1–2-epoch "
+        "single-seed weights they replaced (all training images, last "
+        "epoch, no selection) are in the repository's history only.",
         "",
         "## Pairs",
         "",
