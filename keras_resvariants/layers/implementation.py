@@ -25,11 +25,11 @@ torch about equal). On TensorFlow the slow part is Keras' route, not
 TensorFlow: Keras compiles every grouped `ops.conv` with XLA
 (keras-team/keras#18180), and XLA's CPU kernels are the slow ones.
 TensorFlow's own grouped kernel, which `keras.ops` does not reach, would
-not change the `SeqConv2D` choice either (`benchmarks/
-seqconv_native_grouped.py`, 2-core Xeon, training steps): dropout as
-grouped convolutions over masked copies 1.65x the no-dropout step against
-the loop's 1.24x; SeqResNeXt-24 with grouped subgroups 0.47x ResNet-50's
-MACs/s against 0.43x with block-diagonal ones.
+not change the `SeqConv2D` choice either
+(`benchmarks/seqconv_native_grouped.py`, 2-core Xeon, training steps):
+dropout as grouped convolutions over masked copies 1.65x the no-dropout
+step against the loop's 1.24x; SeqResNeXt-24 with grouped subgroups
+0.47x ResNet-50's MACs/s against 0.43x with block-diagonal ones.
 
 The choice is made at run time and never saved: it is in no layer config,
 `.keras` file or weight fingerprint, so a model saved under one choice
