@@ -81,7 +81,8 @@ def native_grouped_conv():
 
 def check_native_conv(groups=4, seed=0):
     """`native_conv` equals Keras' grouped convolution: outputs and
-    gradients w.r.t. inputs and kernel, both layouts' worth of strides."""
+    gradients w.r.t. inputs and kernel, at stride 1 ("same") and stride 2
+    ("valid")."""
     import tensorflow as tf
 
     rng = np.random.default_rng(seed)
@@ -104,17 +105,13 @@ def check_native_conv(groups=4, seed=0):
 def _grouped_seqconvs(build):
     """`build`, with every `SeqConv2D` of the model set to the `"grouped"`
     formulation (an instance setting, read when the step is traced)."""
+    from keras_resvariants.fine_tune import _sublayers
     from keras_resvariants.layers import SeqConv2D
-
-    def walk(layer):
-        yield layer
-        for inner in getattr(layer, "layers", ()):
-            yield from walk(inner)
 
     def rebuilt():
         model = build()
         found = 0
-        for layer in walk(model):
+        for layer in _sublayers(model):
             if isinstance(layer, SeqConv2D):
                 layer.implementation = "grouped"
                 found += 1
