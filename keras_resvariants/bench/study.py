@@ -1156,6 +1156,101 @@ def _budget_text(budget, runs):
     return lines
 
 
+def _budget_label(budget, budgets):
+    """A column label for `budget`: its epochs, and whatever else tells it
+    apart from the other `budgets` of the same number of epochs."""
+    label = f"{budget['epochs']} epochs"
+    twins = [b for b in budgets
+             if b["epochs"] == budget["epochs"] and b != budget]
+    if not twins:
+        return label
+    extra = [f"{k.replace('_', ' ')} {budget[k]}"
+             for k in ("train_examples", "batch_size", "validation_seed")
+             if any(t[k] != budget[k] for t in twins)]
+    if any(t["recipe"] != budget["recipe"] for t in twins):
+        digest = hashlib.sha256(json.dumps(
+            budget["recipe"], sort_keys=True).encode()).hexdigest()[:8]
+        extra.append(f"recipe {budget['recipe']['name']} {digest}")
+    return f"{label} ({', '.join(extra)})"
+
+
+def accuracy_by_budget(summary):
+    """Each network's test accuracy at each budget it was trained for.
+
+    A network that is in several families (ResNet-20) is one row, and a
+    run recorded in several families counts once.
+
+    Returns:
+        `(budgets, rows)`: the budgets sorted by epochs, and one row per
+        network in the report's order, `{"label", "id", "cells"}`, where
+        `cells[i]` is `{"seeds", "mean", "std"}` for `budgets[i]` (`std`
+        None for one seed), or None.
+    """
+    budgets, order, runs = [], [], {}
+    for groups in summary.values():
+        for group in groups:
+            if group["budget"] not in budgets:
+                budgets.append(group["budget"])
+            for row in group["rows"]:
+                if row["id"] not in order:
+                    order.append(row["id"])
+            for r in group["runs"]:
+                runs[(_network_id(r), json.dumps(_budget(r), sort_keys=True),
+                      r["seed"])] = r
+    budgets.sort(key=lambda b: (b["epochs"],
+                                json.dumps(b, sort_keys=True)))
+    keys = [json.dumps(b, sort_keys=True) for b in budgets]
+    rows = []
+    for nid in order:
+        cells, label = [], None
+        for key in keys:
+            rs = sorted((r for (n, k, _), r in runs.items()
+                         if n == nid and k == key), key=lambda r: r["seed"])
+            if not rs:
+                cells.append(None)
+                continue
+            label = rs[0]["network"]["label"]
+            acc = np.array([r["test_accuracy"] for r in rs])
+            cells.append({
+                "seeds": [r["seed"] for r in rs],
+                "mean": float(acc.mean()),
+                "std": float(acc.std(ddof=1)) if len(rs) > 1 else None,
+            })
+        rows.append({"label": label, "id": nid, "cells": cells})
+    return budgets, rows
+
+
+def _by_budget_text(summary):
+    """Lines of the accuracy-by-budget table; none without runs."""
+    budgets, rows = accuracy_by_budget(summary)
+    if not budgets:
+        return []
+    lines = [
+        "",
+        "## Accuracy by budget",
+        "",
+        "Test accuracy % of each network at every budget it was trained "
+        "for: mean ± std over its seeds (in parentheses), whichever "
+        "family recorded the run. The family sections below pair the "
+        "networks at each budget.",
+        "",
+        "| network | " + " | ".join(_budget_label(b, budgets)
+                                   for b in budgets) + " |",
+        "|---|" + "---|" * len(budgets),
+    ]
+    for row in rows:
+        cells = []
+        for cell in row["cells"]:
+            if cell is None:
+                cells.append("")
+                continue
+            std = "" if cell["std"] is None else f" ± {_pct(cell['std'])}"
+            seeds = " ".join(str(s) for s in cell["seeds"])
+            cells.append(f"{_pct(cell['mean'])}{std} ({seeds})")
+        lines.append(f"| {row['label']} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def _curve_epochs(epochs, most=15, keep=()):
     """The 1-based epochs a curve table shows: all of them up to `most`,
     else `most` evenly spaced ones, the first and the last included, and
@@ -1315,6 +1410,7 @@ def render_report(results_dir=DEFAULT_RESULTS, display_dir=None):
         "docs/accuracy_fashion_mnist.md",
         "```",
     ]
+    lines += _by_budget_text(summary)
     families = list(accuracy.PAIRS) + sorted(
         f for f in summary if f not in accuracy.PAIRS)
     for family in families:

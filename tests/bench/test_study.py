@@ -314,7 +314,8 @@ def test_speed_counts_the_unslowed_epochs_on_the_same_machine(tmp_path):
     variant = next(r for r in group["rows"] if r["role"] == "variant")
     assert variant["speed"] == pytest.approx(8.0 / 10.0)
     assert variant["speed_seeds"] == [0]
-    row = next(line for line in study.render_report(results).splitlines()
+    section = study.render_report(results).split("## res_se")[1]
+    row = next(line for line in section.splitlines()
                if line.startswith("| Res-SE-Net-20"))
     assert row.endswith("| ×0.80 (seeds 0) |")
     # No seed on a shared machine: no speed.
@@ -338,7 +339,7 @@ def test_report_of_known_accuracies(tmp_path):
     text = study.render_report(results, display_dir="results/x")
     assert "`results/x`" in text
     iv = accuracy.paired_interval([0.03, 0.02, 0.04])
-    row = next(line for line in text.splitlines()
+    row = next(line for line in text.split("## res_se")[1].splitlines()
                if line.startswith("| Res-SE-Net-20"))
     assert (f"+3.00 [{100 * iv['low']:+.2f}, {100 * iv['high']:+.2f}]"
             in row)
@@ -630,3 +631,45 @@ def test_study_end_to_end_on_jax_without_tensorflow(tmp_path):
         section = text.split(f"## {family}\n")[1].split("\n## ")[0]
         assert "insufficient seeds" in section
         assert "256 training / 25 validation (seed 0) / 128 test" in section
+
+
+def test_accuracy_by_budget_counts_each_run_once(tmp_path):
+    results = str(tmp_path / "results")
+    # ResNet-20 is the baseline of two families; seed 0 at 2 epochs is
+    # one run recorded in both.
+    for seed, acc in ((0, 0.80), (1, 0.83)):
+        _write(results, _record("res_se", "baseline", seed, acc))
+    _write(results, _record("seqconv", "baseline", 0, 0.80))
+    _write(results, _record("seqconv", "baseline", 0, 0.86, epochs=3))
+    _write(results, _record("rir", "variant", 1, 0.70, epochs=3))
+    budgets, rows = study.accuracy_by_budget(
+        study.summarize(study.load_results(results)))
+    assert [b["epochs"] for b in budgets] == [2, 3]
+    by_label = {row["label"]: row["cells"] for row in rows}
+    assert set(by_label) == {"ResNet-20", "RiR-32"}
+    two, three = by_label["ResNet-20"]
+    assert two["seeds"] == [0, 1] and three["seeds"] == [0]
+    assert two["mean"] == pytest.approx(np.mean([0.80, 0.83]))
+    assert two["std"] == pytest.approx(np.std([0.80, 0.83], ddof=1))
+    assert three["std"] is None and by_label["RiR-32"][0] is None
+    text = study.render_report(results)
+    table = text.split("## Accuracy by budget")[1].split("\n## ")[0]
+    assert "| network | 2 epochs | 3 epochs |" in table
+    assert (f"| ResNet-20 | {100 * np.mean([0.80, 0.83]):.2f} ± "
+            f"{100 * np.std([0.80, 0.83], ddof=1):.2f} (0 1) | 86.00 (0) |"
+            in table)
+    assert "| RiR-32 |  | 70.00 (1) |" in table
+
+
+def test_budget_labels_tell_same_epoch_budgets_apart():
+    base = {"recipe": {"name": "quick"}, "epochs": 15, "batch_size": 128,
+            "train_examples": 55000, "validation_seed": 0}
+    other = dict(base, train_examples=512)
+    longer = dict(base, epochs=30)
+    assert study._budget_label(longer, [base, other, longer]) == "30 epochs"
+    assert study._budget_label(other, [base, other, longer]) == (
+        "15 epochs (train examples 512)")
+    recipe = dict(base, recipe={"name": "paper"})
+    label = study._budget_label(recipe, [base, recipe])
+    assert label.startswith("15 epochs (recipe paper ") and len(
+        label.split()[-1]) == 9  # an 8-digit digest and ")"
