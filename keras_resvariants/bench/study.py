@@ -1165,8 +1165,8 @@ def _budget_label(budget, budgets):
     if not twins:
         return label
     extra = [f"{k.replace('_', ' ')} {budget[k]}"
-             for k in ("train_examples", "batch_size", "validation_seed")
-             if any(t[k] != budget[k] for t in twins)]
+             for k in sorted(budget) if k not in ("epochs", "recipe")
+             and any(t.get(k) != budget[k] for t in twins)]
     if any(t["recipe"] != budget["recipe"] for t in twins):
         digest = hashlib.sha256(json.dumps(
             budget["recipe"], sort_keys=True).encode()).hexdigest()[:8]

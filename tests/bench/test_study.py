@@ -669,6 +669,9 @@ def test_budget_labels_tell_same_epoch_budgets_apart():
     assert study._budget_label(longer, [base, other, longer]) == "30 epochs"
     assert study._budget_label(other, [base, other, longer]) == (
         "15 epochs (train examples 512)")
+    both = dict(other, batch_size=64)
+    assert study._budget_label(both, [base, both]) == (
+        "15 epochs (batch size 64, train examples 512)")
     recipe = dict(base, recipe={"name": "paper"})
     label = study._budget_label(recipe, [base, recipe])
     assert label.startswith("15 epochs (recipe paper ") and len(
