@@ -1129,10 +1129,15 @@ def _entry_text(entry):
     return f"`{entry.key}`" + (f" ({hp})" if hp else "")
 
 
+def _recipe_digest(recipe):
+    """Eight hex digits naming a recipe's full config."""
+    return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()
+                          ).hexdigest()[:8]
+
+
 def _budget_text(budget, runs):
     recipe = budget["recipe"]
-    digest = hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()
-                            ).hexdigest()[:8]
+    digest = _recipe_digest(recipe)
     lines = [
         f"Recipe `{recipe['name']}` (config {digest}), "
         f"{budget['epochs']} epochs, batch {budget['batch_size']} "
@@ -1168,9 +1173,8 @@ def _budget_label(budget, budgets):
              for k in sorted(budget) if k not in ("epochs", "recipe")
              and any(t.get(k) != budget[k] for t in twins)]
     if any(t["recipe"] != budget["recipe"] for t in twins):
-        digest = hashlib.sha256(json.dumps(
-            budget["recipe"], sort_keys=True).encode()).hexdigest()[:8]
-        extra.append(f"recipe {budget['recipe']['name']} {digest}")
+        extra.append(f"recipe {budget['recipe']['name']} "
+                     f"{_recipe_digest(budget['recipe'])}")
     return f"{label} ({', '.join(extra)})"
 
 
