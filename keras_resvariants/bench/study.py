@@ -1234,9 +1234,9 @@ def _by_budget_text(summary):
         "## Accuracy by budget",
         "",
         "Test accuracy % of each network at every budget it was trained "
-        "for: mean ± std over its seeds (in parentheses), whichever "
-        "family recorded the run. The family sections below pair the "
-        "networks at each budget.",
+        "for: mean ± std over its seeds, the seeds in parentheses, "
+        "whichever family recorded the run. The family sections below "
+        "pair the networks at each budget.",
         "",
         "| network | " + " | ".join(_budget_label(b, budgets)
                                    for b in budgets) + " |",
