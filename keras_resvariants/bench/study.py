@@ -1190,35 +1190,33 @@ def accuracy_by_budget(summary):
         `cells[i]` is `{"seeds", "mean", "std"}` for `budgets[i]` (`std`
         None for one seed), or None.
     """
-    budgets, order, runs = [], [], {}
+    budgets, labels, by_seed = [], {}, {}
     for groups in summary.values():
         for group in groups:
+            key = json.dumps(group["budget"], sort_keys=True)
             if group["budget"] not in budgets:
                 budgets.append(group["budget"])
             for row in group["rows"]:
-                if row["id"] not in order:
-                    order.append(row["id"])
-            for r in group["runs"]:
-                runs[(_network_id(r), json.dumps(_budget(r), sort_keys=True),
-                      r["seed"])] = r
+                labels.setdefault(row["id"], row["label"])
+                # Same network, budget and seed: the same run.
+                by_seed.setdefault((row["id"], key), {}).update(
+                    row["by_seed"])
     budgets.sort(key=lambda b: (b["epochs"],
                                 json.dumps(b, sort_keys=True)))
     keys = [json.dumps(b, sort_keys=True) for b in budgets]
     rows = []
-    for nid in order:
-        cells, label = [], None
+    for nid, label in labels.items():
+        cells = []
         for key in keys:
-            rs = sorted((r for (n, k, _), r in runs.items()
-                         if n == nid and k == key), key=lambda r: r["seed"])
-            if not rs:
+            accs = by_seed.get((nid, key))
+            if not accs:
                 cells.append(None)
                 continue
-            label = rs[0]["network"]["label"]
-            acc = np.array([r["test_accuracy"] for r in rs])
+            acc = np.array([accs[s] for s in sorted(accs)])
             cells.append({
-                "seeds": [r["seed"] for r in rs],
+                "seeds": sorted(accs),
                 "mean": float(acc.mean()),
-                "std": float(acc.std(ddof=1)) if len(rs) > 1 else None,
+                "std": float(acc.std(ddof=1)) if len(acc) > 1 else None,
             })
         rows.append({"label": label, "id": nid, "cells": cells})
     return budgets, rows
