@@ -1149,16 +1149,20 @@ def _budget_text(budget, runs):
     ]
     machines = {}
     for r in runs:
-        m = r["machine"]
-        where = (", ".join(m["accelerators"]) if m["accelerators"]
-                 else f"{m['cpu']} ({m['cores']} cores)")
-        key = (r["backend"], where, r["cost"]["parallel"])
+        key = (r["backend"], _machine_text(r), r["cost"]["parallel"])
         machines[key] = machines.get(key, 0) + 1
     lines.append("Runs: " + "; ".join(
         f"{n} with {backend} on {where}, {parallel} at a time"
         for (backend, where, parallel), n in sorted(machines.items()))
         + ".")
     return lines
+
+
+def _machine_text(record):
+    """Where a run trained: its GPUs, else its CPU and cores."""
+    m = record["machine"]
+    return (", ".join(m["accelerators"]) if m["accelerators"]
+            else f"{m['cpu']} ({m['cores']} cores)")
 
 
 def _budget_label(budget, budgets):
@@ -1250,6 +1254,78 @@ def _by_budget_text(summary):
             seeds = " ".join(str(s) for s in cell["seeds"])
             cells.append(f"{_pct(cell['mean'])}{std} ({seeds})")
         lines.append(f"| {row['label']} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def every_run(summary):
+    """Each finished run once, in the order of the accuracy-by-budget
+    table's rows, then by budget and seed.
+
+    A run recorded in several families (ResNet-20's, shared by two pairs)
+    is one entry.
+
+    Returns:
+        `(budgets, runs)`: the budgets as `accuracy_by_budget` sorts them,
+        and one `{"record", "budget", "families"}` per run (`budget` an
+        index into `budgets`, `families` the sorted families that recorded
+        it).
+    """
+    budgets, rows = accuracy_by_budget(summary)
+    keys = [json.dumps(b, sort_keys=True) for b in budgets]
+    order = [row["id"] for row in rows]
+    runs = {}
+    for family, groups in summary.items():
+        for group in groups:
+            b = keys.index(json.dumps(group["budget"], sort_keys=True))
+            for r in group["runs"]:
+                entry = runs.setdefault(
+                    (order.index(_network_id(r)), b, r["seed"]),
+                    {"record": r, "budget": b, "families": set()})
+                entry["families"].add(family)
+    out = []
+    for key in sorted(runs):
+        entry = runs[key]
+        entry["families"] = sorted(entry["families"])
+        out.append(entry)
+    return budgets, out
+
+
+def _runs_text(summary):
+    """Lines of the table of every run; none without runs."""
+    budgets, runs = every_run(summary)
+    if not runs:
+        return []
+    lines = [
+        "",
+        "## Every run",
+        "",
+        "One row per finished run (a run two families share is one row): "
+        "when it finished, where, the wall time of its training (`train()`"
+        ", test included), the epoch selected on validation, and the test "
+        "accuracy of the selected and of the last epoch's weights.",
+        "",
+        "| network | budget | seed | families | finished (UTC) | machine | "
+        "backend | wall s | selected epoch (val %) | test % | last epoch "
+        "% |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for entry in runs:
+        r = entry["record"]
+        sel = r["selection"]
+        val = sel["validation_accuracy"]
+        chosen = f"{sel['epoch']}" + ("" if val is None
+                                      else f" ({_pct(val)})")
+        parallel = r["cost"]["parallel"]
+        machine = _machine_text(r) + (f", {parallel} at a time"
+                                      if parallel > 1 else "")
+        lines.append(
+            f"| {r['network']['label']} | "
+            f"{_budget_label(budgets[entry['budget']], budgets)} | "
+            f"{r['seed']} | {', '.join(entry['families'])} | "
+            f"{r['date'][:16].replace('T', ' ')} | {machine} | "
+            f"{r['backend']} | {r['cost']['wall_time_s']:,.0f} | {chosen} | "
+            f"{_pct(r['test_accuracy'])} | "
+            f"{_pct(r['test']['last']['accuracy'])} |")
     return lines
 
 
@@ -1458,6 +1534,7 @@ def render_report(results_dir=DEFAULT_RESULTS, display_dir=None):
                     f"{delta} | {verdict} | {row['images_per_s']:,.0f} | "
                     f"{speed} |")
             lines += _curves_text(group)
+    lines += _runs_text(summary)
     lines.append("")
     return "\n".join(lines)
 

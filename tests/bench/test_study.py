@@ -346,7 +346,7 @@ def test_report_of_known_accuracies(tmp_path):
     assert "| better |" in row and "| 3 (0 1 2) |" in row
     assert f"{100 * np.mean(var):.2f} ± {100 * np.std(var, ddof=1):.2f}" in (
         row)
-    rir = text.split("## rir")[1].split("## res_se")[0]
+    rir = text.split("## rir\n")[1].split("\n## ")[0]
     assert "-10.00 (one seed: no interval) | insufficient seeds" in rir
     assert rir.count("| network |") == 2  # one table per budget
     assert "no paired seeds" in rir  # the 3-epoch run has no baseline
@@ -676,3 +676,34 @@ def test_budget_labels_tell_same_epoch_budgets_apart():
     label = study._budget_label(recipe, [base, recipe])
     assert label.startswith("15 epochs (recipe paper ") and len(
         label.split()[-1]) == 9  # an 8-digit digest and ")"
+
+
+def test_every_run_lists_each_run_once_with_its_families(tmp_path):
+    results = str(tmp_path / "results")
+    # ResNet-20 seed 0 at 2 epochs is one run recorded by two families.
+    _write(results, _record("seqconv", "baseline", 0, 0.80))
+    _write(results, _record("res_se", "baseline", 0, 0.80))
+    _write(results, _record("res_se", "variant", 1, 0.82))
+    _write(results, _record("res_se", "baseline", 1, 0.81, epochs=3))
+    summary = study.summarize(study.load_results(results))
+    budgets, runs = study.every_run(summary)
+    assert [b["epochs"] for b in budgets] == [2, 3]
+    seen = [(e["record"]["network"]["label"],
+             budgets[e["budget"]]["epochs"], e["record"]["seed"],
+             e["families"]) for e in runs]
+    assert seen == [("ResNet-20", 2, 0, ["res_se", "seqconv"]),
+                    ("ResNet-20", 3, 1, ["res_se"]),
+                    ("Res-SE-Net-20", 2, 1, ["res_se"])]
+    text = study.render_report(results)
+    table = text.split("## Every run\n")[1].split("\n## ")[0]
+    rows = [line for line in table.splitlines() if line.startswith("| Res")]
+    assert len(rows) == 3
+    # _metrics: selected epoch 1 (val 0.5), wall = fit + 1 = 11 s, last
+    # epoch one point under the selected one; 2 processes at a time.
+    assert rows[0] == (
+        "| ResNet-20 | 2 epochs | 0 | res_se, seqconv | 2026-01-01 00:00 | "
+        "Test CPU (2 cores), 2 at a time | jax | 11 | 1 (50.00) | 80.00 | "
+        "79.00 |")
+    assert rows[1].startswith("| ResNet-20 | 3 epochs | 1 | res_se |")
+    # No runs, no table.
+    assert study._runs_text({}) == []
