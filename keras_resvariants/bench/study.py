@@ -1300,8 +1300,9 @@ def _runs_text(summary):
         "## Every run",
         "",
         "One row per finished run (a run two families share is one row): "
-        "when it finished, where, the wall time of its training (`train()`"
-        ", test included), the epoch selected on validation, and the test "
+        "when it finished, where, the wall time of `train()` in the "
+        "process that finished it (data, compilation and the test "
+        "included), the epoch selected on validation, and the test "
         "accuracy of the selected and of the last epoch's weights.",
         "",
         "| network | budget | seed | families | finished (UTC) | machine | "
