@@ -712,31 +712,62 @@ def _layer_seqconv_dropout(p):
                       layer_model("seq_k8_drop", [shape],
                                   seq(dropout=0.1)),
                       p.layer_batch, Target(1.15)),
-            # What any formulation of per-group masks built from dense
-            # convolutions costs at least: each group's own convolution
-            # of its 64-channel view (the view holds the previous groups'
-            # activations, so the convolutions run one after another),
-            # each group's BN + ReLU, and no masks. (Grouped convolutions
-            # over masked copies, the MAC-equal alternative, run far
-            # slower on a CPU; see layers/implementation.py.)
+            # Each group's own convolution of its 64-channel view (the
+            # view holds the previous groups' activations, so the
+            # convolutions run one after another) and its BN + ReLU, with
+            # no masks: what the masks add is the gap to the next one.
             Candidate("per_group_convs",
                       "8 dependent Conv2D(8, 3) of each group's 64-channel "
-                      "view + BN + ReLU, no masks (the floor of per-group "
-                      "convolutions)",
+                      "view + BN + ReLU, no masks",
                       layer_model("per_group_convs", [shape],
                                   _group_chain(8, 8, view=64)),
+                      p.layer_batch),
+            # What any formulation of per-group masks built from dense
+            # convolutions costs at least: the same chain, each view
+            # multiplied by its group's own per-sample channel mask (one
+            # draw for all groups, as SeqConv2D draws them). Per-sample
+            # masks cannot be folded into a shared kernel; grouped
+            # convolutions over masked copies, the MAC-equal alternative,
+            # multiply the same copies and run far slower on a CPU (see
+            # layers/implementation.py).
+            Candidate("per_group_convs_masked",
+                      "the same chain, each view times its group's "
+                      "per-sample channel mask (the floor of per-group "
+                      "masks)",
+                      layer_model("per_group_convs_masked", [shape],
+                                  _group_chain(8, 8, view=64, dropout=0.1)),
                       p.layer_batch, floor_for="seq_k8_drop"),
         ),
     )
 
 
-def _group_chain(groups, width, view=None):
+class _ChannelMasks(keras.layers.Layer):
+    """Spatial-dropout masks of `groups` views of `channels` each, drawn
+    at once as `SeqConv2D` draws its own: `(batch, 1, 1, groups *
+    channels)`, each entry `0` or `1 / (1 - rate)` (in training and out:
+    the benchmark times training steps)."""
+
+    def __init__(self, groups, channels, rate, **kwargs):
+        super().__init__(**kwargs)
+        self.groups, self.channels, self.rate = groups, channels, rate
+        self.seed_generator = keras.random.SeedGenerator(0)
+
+    def call(self, x):
+        n = self.groups * self.channels
+        uniform = keras.random.uniform((keras.ops.shape(x)[0], n),
+                                       seed=self.seed_generator)
+        keep = keras.ops.cast(uniform >= self.rate, x.dtype)
+        return keras.ops.reshape(keep / (1.0 - self.rate), (-1, 1, 1, n))
+
+
+def _group_chain(groups, width, view=None, dropout=None):
     """`groups` groups of `width` channels in sequence from Keras layers:
     group i convolves (3x3) its input and then BN + ReLU. Without `view`,
     every group's input share comes from one plain convolution of the
     whole input (split per group) and group i > 0 adds a convolution of
     group i-1's activation only; with `view`, group i convolves the last `view`
-    channels of `concat(input, a_0, ..., a_{i-1})`."""
+    channels of `concat(input, a_0, ..., a_{i-1})`, and with `dropout` too
+    it convolves them times its own mask (`_ChannelMasks`)."""
     def conv(filters):
         return keras.layers.Conv2D(filters, 3, padding="same",
                                    use_bias=False)
@@ -761,6 +792,9 @@ def _group_chain(groups, width, view=None):
                     z = keras.layers.Add()([z, conv(width)(acts[-1])])
                 acts.append(bn_relu(z))
         else:
+            if dropout:
+                masks = split(_ChannelMasks(groups, view, dropout)(x),
+                              [view] * groups)
             seen = x
             for i in range(groups):
                 if i:
@@ -768,7 +802,9 @@ def _group_chain(groups, width, view=None):
                     if drop > 0:
                         seen = split(seen, [drop, view - width])[1]
                     seen = keras.layers.Concatenate()([seen, acts[-1]])
-                acts.append(bn_relu(conv(width)(seen)))
+                masked = (keras.layers.Multiply()([seen, masks[i]])
+                          if dropout else seen)
+                acts.append(bn_relu(conv(width)(masked)))
         return keras.layers.Concatenate()(acts)
 
     return fn

@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import keras
+import numpy as np
 import pytest
 
 from keras_resvariants.bench import analysis
@@ -47,6 +48,8 @@ def test_seqconv_floors_are_chains_of_the_convolutions_they_claim():
          [(3, 3, 64, 64)] + [(3, 3, 8, 8)] * 7),
         ("layer_seqconv_dropout", "per_group_convs",
          [(3, 3, 64, 8)] * 8),
+        ("layer_seqconv_dropout", "per_group_convs_masked",
+         [(3, 3, 64, 8)] * 8),
     ):
         group = get_group(name, "smoke")
         model = {c.name: c for c in group.variants}[floor].build()
@@ -63,6 +66,36 @@ def test_seqconv_floors_are_chains_of_the_convolutions_they_claim():
         for i in range(1, len(convs)):
             assert _depends_on(model, convs[i], relus[i - 1]), (floor, i)
             assert not _depends_on(model, convs[i], relus[i]), (floor, i)
+
+
+def test_seqconv_dropout_floor_masks_each_view_with_its_own_mask():
+    """The dropout floor multiplies each group's view, right before its
+    convolution, by a mask of its own: one per (sample, channel), 0 or
+    1 / (1 - rate) like SeqConv2D's, drawn anew at every call."""
+    group = get_group("layer_seqconv_dropout", "smoke")
+    model = {c.name: c for c in group.variants}[
+        "per_group_convs_masked"].build()
+    convs = [layer for layer in model.layers
+             if isinstance(layer, keras.layers.Conv2D)]
+    products = [layer for layer in model.layers
+                if isinstance(layer, keras.layers.Multiply)]
+    assert [c.input for c in convs] == [m.output for m in products]
+    (draw,) = [layer for layer in model.layers
+               if type(layer).__name__ == "_ChannelMasks"]
+    x = np.random.default_rng(0).uniform(
+        0.5, 1.5, (64,) + tuple(model.inputs[0].shape[1:])).astype("float32")
+    masks = keras.ops.convert_to_numpy(draw(x))
+    assert masks.shape == (64, 1, 1, 8 * 64)
+    assert set(np.unique(masks)) == {0.0, np.float32(1 / 0.9)}
+    assert 0.05 < np.mean(masks == 0) < 0.15
+    per_group = masks.reshape(64, 8, 64)
+    assert len({g.tobytes() for g in per_group.transpose(1, 0, 2)}) == 8
+    assert not np.array_equal(masks, keras.ops.convert_to_numpy(draw(x)))
+    # Each product is its view times its own slice of the draw: the
+    # first group's view is the input itself.
+    sub = keras.Model(model.inputs[0], [products[0].output, draw.output])
+    product, mask = (keras.ops.convert_to_numpy(t) for t in sub(x))
+    np.testing.assert_allclose(product, x * mask[..., :64], rtol=1e-6)
 
 
 def _depends_on(model, layer, upstream):
