@@ -266,6 +266,26 @@ def with_split_rir_transitions(build):
     return rebuild
 
 
+def without_dropout_masks(build):
+    """`() -> model`: the model of `build` with every `SeqConv2D` that
+    has dropout running its training formulation (the per-group loop on
+    a CPU) without multiplying by the masks: what the masks' multiplies
+    cost is the gap to the model itself."""
+
+    def rebuild():
+        from keras_resvariants.layers import SeqConv2D
+
+        model = build()
+        for layer in model._flatten_layers():
+            if isinstance(layer, SeqConv2D) and layer.dropout > 0:
+                # `call` and `_forward_loop` draw the masks here; `None`
+                # means no masks.
+                layer._dropout_masks = lambda batch: None
+        return model
+
+    return rebuild
+
+
 def layer_model(name, input_shapes, fn):
     """`() -> model` wrapping `fn(inputs)` (one layer, or a layer and its
     norm/activation) on inputs of the given per-example shapes."""
@@ -406,6 +426,8 @@ def _rir(p):
 
 
 def _seqconv(p):
+    from keras_resvariants.layers.implementation import on_accelerator
+
     size, batch = p.cifar_size, p.model_batch
     if p.extras:  # the paper's SeqResNet (1.2M) and ResNet-110 (253M MACs)
         hp, name, base_key, base_label = (
@@ -429,7 +451,14 @@ def _seqconv(p):
             Candidate("seq_resnet_nodrop", f"{name}, dropout 0",
                       registry_model("seq_resnet", size, dropout=0.0, **hp),
                       batch, Target(0.75, metric="per_mac")),
-        ),
+        ) + ((
+            # Where training with dropout runs the per-group loop (no
+            # accelerator): the loop's cost apart from the masks'.
+            Candidate("seq_resnet_unmasked",
+                      f"{name}, dropout's per-group loop without its masks",
+                      without_dropout_masks(
+                          registry_model("seq_resnet", size, **hp)), batch),
+        ) if p.extras and not on_accelerator() else ()),
     )
 
 

@@ -173,6 +173,43 @@ def test_before_candidate_is_the_same_network_through_keras_grouped_conv():
                                rtol=1e-4, atol=1e-5)
 
 
+def test_unmasked_candidate_is_the_dropout_net_without_its_masks():
+    """`without_dropout_masks`: in training the SeqResNet's SeqConv2D
+    layers with dropout compute what the same weights compute without
+    dropout (the fast path, the known equal of the loop), while the
+    unpatched layers' masks change the outputs; inference is
+    untouched."""
+    from keras_resvariants.bench.groups import registry_model
+    from keras_resvariants.bench.groups import without_dropout_masks
+    from keras_resvariants.layers import SeqConv2D
+
+    build = registry_model("seq_resnet", 8, k=8, r=1, dropout=0.3)
+    masked = build()
+    unmasked = without_dropout_masks(build)()
+    plain = registry_model("seq_resnet", 8, k=8, r=1, dropout=0.0)()
+    assert any(isinstance(layer, SeqConv2D) and layer.dropout > 0
+               for layer in unmasked._flatten_layers())
+    for model in (unmasked, plain):
+        model.set_weights(masked.get_weights())
+    for model in (masked, unmasked):
+        # The tail's one keras SpatialDropout2D is not SeqConv2D's: off.
+        for layer in model._flatten_layers():
+            if isinstance(layer, keras.layers.SpatialDropout2D):
+                layer.rate = 0.0
+    x = np.random.default_rng(0).standard_normal((4, 8, 8, 3)).astype(
+        "float32")
+
+    def run(model, training):
+        return keras.ops.convert_to_numpy(model(x, training=training))
+
+    # Inference first: a training call moves the BN statistics.
+    np.testing.assert_allclose(run(unmasked, False), run(masked, False),
+                               rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(run(unmasked, True), run(plain, True),
+                               rtol=1e-4, atol=1e-4)
+    assert not np.allclose(run(masked, True), run(plain, True), atol=1e-3)
+
+
 def test_before_candidate_is_the_same_rir_net_on_split_streams():
     import numpy as np
 
