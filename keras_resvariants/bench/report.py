@@ -360,7 +360,10 @@ against ResNet-50. What TensorFlow's own grouped kernel would change for
 SeqResNeXt-24's subgroups and for SeqConv's dropout (little: the
 sequential groups are the cost) is measured by
 `benchmarks/seqconv_native_grouped.py`
-(see `keras_resvariants/layers/implementation.py`).
+(see `keras_resvariants/layers/implementation.py`). On a machine without
+an accelerator the SeqResNet group also times the paper's network with
+dropout's per-group loop but without its masks, which splits what
+dropout costs into the loop's share and the masks'.
 
 Ratios are the figures to read: they are paired in time and share the
 machine's state. Images/s move with the load; the targets below are the
