@@ -286,6 +286,44 @@ def without_dropout_masks(build):
     return rebuild
 
 
+def with_rg_floor(build):
+    """`() -> model`: the model of `build` with every `RGShortcut`
+    reduced to its elementwise part, `ReLU(x) * gamma + beta` with its own
+    per-channel weights: the ReLU pass and the one multiply-add pass over
+    the map that any GroupNorm of a ReLU makes, without the moments (the
+    reductions and the small per-group arithmetic). What the shortcut
+    costs above this is the moments' cost."""
+
+    def rebuild():
+        from keras_resvariants.layers import RGShortcut
+
+        model = build()
+        for layer in model._flatten_layers():
+            if isinstance(layer, RGShortcut):
+                # `call` computes ReLU, then `_fast_group_norm` of it
+                # under the "fast" implementation.
+                layer.implementation = "fast"
+                layer._fast_group_norm = _elementwise_affine(layer)
+        return model
+
+    return rebuild
+
+
+def _elementwise_affine(layer):
+    def affine(x):
+        from keras_resvariants.layers._utils import channel_axis
+
+        axis = channel_axis(layer.data_format) % len(x.shape)
+        shape = [1] * len(x.shape)
+        shape[axis] = x.shape[axis]
+        gamma = keras.ops.reshape(layer.norm.gamma, shape)
+        beta = keras.ops.reshape(layer.norm.beta, shape)
+        return x * keras.ops.cast(gamma, x.dtype) + keras.ops.cast(
+            beta, x.dtype)
+
+    return affine
+
+
 def layer_model(name, input_shapes, fn):
     """`() -> model` wrapping `fn(inputs)` (one layer, or a layer and its
     norm/activation) on inputs of the given per-example shapes."""
@@ -396,7 +434,16 @@ def _rg(p):
                 batch, Target(1.07) if variant == "b" else None,
             )
             for variant in ("b", "d", "res")
-        )),
+        ), Candidate(
+            # The floor: the same network with each shortcut's ReLU and
+            # one per-channel multiply-add, the passes over the map a
+            # GroupNorm of a ReLU cannot avoid without fusion; only the
+            # moments are left out.
+            "rgs_b_floor", "b-RGSNet-26, shortcut reduced to ReLU(x) * "
+                           "gamma + beta (no moments: the floor)",
+            with_rg_floor(registry_model("rgsnet", size, variant="b",
+                                         **base)),
+            batch, floor_for="rgs_b")),
     )
 
 

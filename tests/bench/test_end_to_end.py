@@ -210,6 +210,51 @@ def test_unmasked_candidate_is_the_dropout_net_without_its_masks():
     assert not np.allclose(run(masked, True), run(plain, True), atol=1e-3)
 
 
+def test_rg_floor_candidate_keeps_only_the_shortcuts_elementwise_part():
+    """`with_rg_floor`: every RGShortcut of the b-RGSNet computes
+    `ReLU(x) * gamma + beta` with its own weights (NumPy), in training and
+    inference, while the unpatched network's shortcuts normalise; the
+    rest of the network is the same."""
+    from keras_resvariants.bench.groups import get_group
+    from keras_resvariants.bench.groups import registry_model
+    from keras_resvariants.bench.groups import with_rg_floor
+    from keras_resvariants.layers import RGShortcut
+
+    build = registry_model("rgsnet", 8, variant="b", depth=26, width=0.25)
+    model = build()
+    floor = with_rg_floor(build)()
+    floor.set_weights(model.get_weights())
+    shortcuts = [layer for layer in floor._flatten_layers()
+                 if isinstance(layer, RGShortcut)]
+    assert shortcuts
+    rng = np.random.default_rng(0)
+    for layer in shortcuts:
+        layer.norm.gamma.assign(
+            rng.uniform(0.5, 2.0, layer.norm.gamma.shape))
+        layer.norm.beta.assign(rng.standard_normal(layer.norm.beta.shape))
+        x = rng.standard_normal((2, 4, 4, layer.norm.gamma.shape[0]))
+        x = x.astype("float32")
+        gamma = keras.ops.convert_to_numpy(layer.norm.gamma)
+        beta = keras.ops.convert_to_numpy(layer.norm.beta)
+        np.testing.assert_allclose(
+            keras.ops.convert_to_numpy(layer(x)),
+            np.maximum(x, 0) * gamma + beta, rtol=1e-5, atol=1e-5)
+    # Same weights again (the floor's shortcut weights were redrawn): the
+    # two networks differ only in the shortcuts' moments.
+    model.set_weights(floor.get_weights())
+    x = rng.standard_normal((2, 8, 8, 3)).astype("float32")
+    for training in (False, True):
+        assert not np.allclose(
+            keras.ops.convert_to_numpy(floor(x, training=training)),
+            keras.ops.convert_to_numpy(model(x, training=training)),
+            atol=1e-3)
+    # The group's table names it as the b variant's floor.
+    group = get_group("rg", profile="quick")
+    by_name = {c.name: c for c in group.variants}
+    assert by_name["rgs_b_floor"].floor_for == "rgs_b"
+    assert by_name["rgs_b"].target is not None
+
+
 def test_before_candidate_is_the_same_rir_net_on_split_streams():
     import numpy as np
 
