@@ -142,6 +142,56 @@ def test_fast_and_keras_gradients_agree_on_one_instance(monkeypatch):
     assert len(calls) == 1
 
 
+def _finite_difference_gradients(x, groups, gamma, beta, projection,
+                                 epsilon, h=1e-5):
+    """Central differences of `sum(projection * reference(x))` in float64,
+    w.r.t. x, gamma and beta: independent of any autodiff."""
+
+    def loss(x_, gamma_, beta_):
+        return np.sum(projection * rg_shortcut_ref(x_, groups, gamma_,
+                                                   beta_, epsilon))
+
+    args = [np.asarray(a, np.float64) for a in (x, gamma, beta)]
+    grads = []
+    for i, arg in enumerate(args):
+        grad = np.empty_like(arg)
+        for index in np.ndindex(arg.shape):
+            shifted = [a.copy() for a in args]
+            shifted[i][index] += h
+            up = loss(*shifted)
+            shifted[i][index] -= 2 * h
+            grad[index] = (up - loss(*shifted)) / (2 * h)
+        grads.append(grad)
+    return grads
+
+
+@pytest.mark.parametrize("offset", [0.0, 100.0])
+def test_fast_gradients_equal_finite_differences_of_the_reference(offset):
+    # The fast path's hand-written backward against the NumPy definition,
+    # differentiated numerically (the inputs kept away from ReLU's kink;
+    # offset 100: the large-mean case of the forward, where x * a + b
+    # must still cancel to the centred gradient).
+    shape, groups, epsilon = (2, 3, 3, 8), 4, 1e-3
+    rng = np.random.default_rng(5)
+    x = rng.uniform(0.2, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
+    x = (x + offset).astype("float32")
+    inp = keras.Input(shape[1:])
+    layer = RGShortcut(groups=groups, epsilon=epsilon)
+    model = keras.Model(inp, layer(inp))
+    gamma, beta = _randomise_affine(layer)
+    assert layer.implementation is None
+    got = trainable_gradients(model, x) + input_gradients(model, x)
+    # trainable_gradients / input_gradients project with the seed-0 draw.
+    projection = np.random.default_rng(0).standard_normal(shape)
+    d_x, d_gamma, d_beta = _finite_difference_gradients(
+        x, groups, gamma, beta, projection, epsilon)
+    scale = max(1.0, offset)
+    np.testing.assert_allclose(got[0], d_gamma, rtol=1e-3, atol=1e-3 * scale)
+    np.testing.assert_allclose(got[1], d_beta, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(got[2], d_x, rtol=1e-3, atol=1e-3)
+    assert np.max(np.abs(d_x)) > 0.1
+
+
 @pytest.mark.parametrize("implementation", ["fast", "keras"])
 def test_mixed_precision_finite(implementation):
     keras.config.set_dtype_policy("mixed_float16")
