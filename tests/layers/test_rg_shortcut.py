@@ -167,10 +167,10 @@ def _finite_difference_gradients(x, groups, gamma, beta, projection,
 
 @pytest.mark.parametrize("offset", [0.0, 100.0])
 def test_fast_gradients_equal_finite_differences_of_the_reference(offset):
-    # The fast path's hand-written backward against the NumPy definition,
+    # The fast path's gradients against the NumPy definition,
     # differentiated numerically (the inputs kept away from ReLU's kink;
-    # offset 100: the large-mean case of the forward, where x * a + b
-    # must still cancel to the centred gradient).
+    # offset 100: the large-mean case, where the centring must not cancel
+    # the gradient's digits away).
     shape, groups, epsilon = (2, 3, 3, 8), 4, 1e-3
     rng = np.random.default_rng(5)
     x = rng.uniform(0.2, 2.0, shape) * rng.choice([-1.0, 1.0], shape)
