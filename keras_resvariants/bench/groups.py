@@ -13,6 +13,7 @@ different cost, and the tests run them on tiny shapes.
 """
 
 import dataclasses
+import functools
 import math
 
 import keras
@@ -309,19 +310,62 @@ def with_rg_floor(build):
     return rebuild
 
 
+def with_autodiff_group_norm(build):
+    """`() -> model`: the model of `build` with every `RGShortcut`'s
+    GroupNorm in its accelerator form (reductions over the spatial axes,
+    differentiated by the backend) also on a CPU, same weights: the
+    "before" of the CPU form (sums by products with ones, the gradient
+    written out)."""
+
+    def rebuild():
+        from keras_resvariants.layers import RGShortcut
+        from keras_resvariants.layers import rg_shortcut
+
+        model = build()
+        for layer in model._flatten_layers():
+            if isinstance(layer, RGShortcut):
+                layer.implementation = "fast"
+                layer._fast_group_norm = functools.partial(
+                    rg_shortcut.group_norm_autodiff_of, layer)
+        return model
+
+    return rebuild
+
+
 def _elementwise_affine(layer):
-    def affine(x):
-        from keras_resvariants.layers._utils import channel_axis
+    """`x -> x * gamma + beta` with the layer's per-channel weights, its
+    gamma and beta gradients summed as the layer's CPU form sums
+    (`rg_shortcut.spatial_sums`), so that the floor is not slower than
+    the layer for want of its fastest sums."""
+    from keras_resvariants.layers import rg_shortcut
+    from keras_resvariants.layers._utils import channel_axis
 
-        axis = channel_axis(layer.data_format) % len(x.shape)
+    data_format = layer.data_format
+
+    @keras.ops.custom_gradient
+    def affine(x, gamma, beta):
         shape = [1] * len(x.shape)
-        shape[axis] = x.shape[axis]
-        gamma = keras.ops.reshape(layer.norm.gamma, shape)
-        beta = keras.ops.reshape(layer.norm.beta, shape)
-        return x * keras.ops.cast(gamma, x.dtype) + keras.ops.cast(
-            beta, x.dtype)
+        shape[channel_axis(data_format) % len(x.shape)] = -1
+        gamma_map = keras.ops.reshape(gamma, shape)
 
-    return affine
+        def grad(*args, upstream=None):
+            dy = args[0] if upstream is None else upstream
+
+            def summed(t):
+                sums = rg_shortcut.spatial_sums(t, data_format)[0]
+                return keras.ops.sum(sums, axis=0)
+
+            return dy * gamma_map, summed(dy * x), summed(dy)
+
+        return x * gamma_map + keras.ops.reshape(beta, shape), grad
+
+    def call(x):
+        def weight(w):
+            return keras.ops.convert_to_tensor(keras.ops.cast(w, x.dtype))
+
+        return affine(x, weight(layer.norm.gamma), weight(layer.norm.beta))
+
+    return call
 
 
 def layer_model(name, input_shapes, fn):
@@ -417,8 +461,33 @@ def _bridge_se(p):
 
 
 def _rg(p):
+    from keras_resvariants.layers.implementation import on_accelerator
+
     size, batch = p.cifar_size, p.model_batch
     base = dict(depth=26, width=0.25)
+
+    def rgsnet(variant):
+        return registry_model("rgsnet", size, variant=variant, **base)
+
+    variants = _variants(p, *(
+        Candidate(f"rgs_{variant}", f"{variant}-RGSNet-26 (w=0.25, G=8)",
+                  rgsnet(variant), batch,
+                  Target(1.07) if variant == "b" else None)
+        for variant in ("b", "d", "res")
+    ), Candidate(
+        # The floor: the same network with each shortcut's ReLU and one
+        # per-channel multiply-add, the passes over the map a GroupNorm of
+        # a ReLU cannot avoid without fusion; only the moments are left
+        # out.
+        "rgs_b_floor", "b-RGSNet-26, shortcut reduced to ReLU(x) * gamma "
+                       "+ beta (no moments: the floor)",
+        with_rg_floor(rgsnet("b")), batch, floor_for="rgs_b"))
+    if not on_accelerator():
+        # In every profile where the CPU form is what runs: its "before".
+        variants += (Candidate(
+            "rgs_b_autodiff", "b-RGSNet-26, RG by reductions, "
+                              "differentiated by the backend (before)",
+            with_autodiff_group_norm(rgsnet("b")), batch),)
     return Group(
         name="rg",
         title="RG shortcut vs identity (bottleneck ResNet-26, width 0.25)",
@@ -427,23 +496,7 @@ def _rg(p):
         baseline=Candidate("resnet_cifar", "ResNet-26 (w=0.25)",
                            registry_model("resnet_cifar", size, **base),
                            batch),
-        variants=_variants(p, *(
-            Candidate(
-                f"rgs_{variant}", f"{variant}-RGSNet-26 (w=0.25, G=8)",
-                registry_model("rgsnet", size, variant=variant, **base),
-                batch, Target(1.07) if variant == "b" else None,
-            )
-            for variant in ("b", "d", "res")
-        ), Candidate(
-            # The floor: the same network with each shortcut's ReLU and
-            # one per-channel multiply-add, the passes over the map a
-            # GroupNorm of a ReLU cannot avoid without fusion; only the
-            # moments are left out.
-            "rgs_b_floor", "b-RGSNet-26, shortcut reduced to ReLU(x) * "
-                           "gamma + beta (no moments: the floor)",
-            with_rg_floor(registry_model("rgsnet", size, variant="b",
-                                         **base)),
-            batch, floor_for="rgs_b")),
+        variants=variants,
     )
 
 

@@ -213,7 +213,7 @@ def test_unmasked_candidate_is_the_dropout_net_without_its_masks():
 def test_rg_floor_candidate_keeps_only_the_shortcuts_elementwise_part():
     """`with_rg_floor`: every RGShortcut of the b-RGSNet computes
     `ReLU(x) * gamma + beta` with its own weights (NumPy), in training and
-    inference, while the unpatched network's shortcuts normalise; the
+    inference, with that function's gradients, while the unpatched network's shortcuts normalise; the
     rest of the network is the same."""
     from keras_resvariants.bench.groups import get_group
     from keras_resvariants.bench.groups import registry_model
@@ -248,11 +248,74 @@ def test_rg_floor_candidate_keeps_only_the_shortcuts_elementwise_part():
             keras.ops.convert_to_numpy(floor(x, training=training)),
             keras.ops.convert_to_numpy(model(x, training=training)),
             atol=1e-3)
+    # Its gradients are those of ReLU(x) * gamma + beta (NumPy), with a
+    # random projection of the output as the loss.
+    from tests.testing import input_gradients
+    from tests.testing import trainable_gradients
+
+    def one_shortcut():
+        inp = keras.Input((3, 4, 8))
+        return keras.Model(inp, RGShortcut(groups=2)(inp))
+
+    single = with_rg_floor(one_shortcut)()
+    layer = next(layer for layer in single._flatten_layers()
+                 if isinstance(layer, RGShortcut))
+    layer.norm.gamma.assign(rng.uniform(0.5, 2.0, 8))
+    x = rng.standard_normal((2, 3, 4, 8)).astype("float32")
+    d_gamma, d_beta, d_x = (trainable_gradients(single, x)
+                            + input_gradients(single, x))
+    projection = np.random.default_rng(0).standard_normal(x.shape)
+    gamma = keras.ops.convert_to_numpy(layer.norm.gamma)
+    np.testing.assert_allclose(
+        d_gamma, (projection * np.maximum(x, 0)).sum(axis=(0, 1, 2)),
+        rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(d_beta, projection.sum(axis=(0, 1, 2)),
+                               rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(d_x, projection * gamma * (x > 0),
+                               rtol=1e-4, atol=1e-4)
     # The group's table names it as the b variant's floor.
     group = get_group("rg", profile="quick")
     by_name = {c.name: c for c in group.variants}
     assert by_name["rgs_b_floor"].floor_for == "rgs_b"
     assert by_name["rgs_b"].target is not None
+
+
+def test_rg_before_candidate_is_the_same_net_with_autodiff_group_norm(
+        monkeypatch):
+    """`with_autodiff_group_norm`: the b-RGSNet whose shortcuts run the
+    accelerator form (no products with ones) computes what the CPU form
+    computes with the same weights: outputs and weight gradients."""
+    from keras_resvariants.bench.groups import get_group
+    from keras_resvariants.bench.groups import registry_model
+    from keras_resvariants.bench.groups import with_autodiff_group_norm
+    from keras_resvariants.layers import implementation
+    from keras_resvariants.layers import rg_shortcut
+    from tests.testing import count_calls
+    from tests.testing import trainable_gradients
+
+    monkeypatch.setattr(implementation, "on_accelerator", lambda: False)
+    # 32x32 images, 4 of them: BatchNorm's batch statistics at the last
+    # stage (4x4) are not so few that rounding decides the gradients.
+    build = registry_model("rgsnet", 32, variant="b", depth=26, width=0.25)
+    model = build()
+    before = with_autodiff_group_norm(build)()
+    before.set_weights(model.get_weights())
+    x = np.random.default_rng(0).standard_normal((4, 32, 32, 3)).astype(
+        "float32")
+    sums = count_calls(monkeypatch, rg_shortcut, "spatial_sums")
+    results = []
+    for net, summed in ((before, False), (model, True)):
+        sums.clear()
+        results.append([keras.ops.convert_to_numpy(net(x, training=False))]
+                       + trainable_gradients(net, x))
+        assert bool(sums) == summed
+    for a, b in zip(*results):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-4)
+    names = [c.name for c in get_group("rg", profile="quick").variants]
+    assert names[-1] == "rgs_b_autodiff"
+    monkeypatch.setattr(implementation, "on_accelerator", lambda: True)
+    names = [c.name for c in get_group("rg", profile="quick").variants]
+    assert "rgs_b_autodiff" not in names
 
 
 def test_before_candidate_is_the_same_rir_net_on_split_streams():

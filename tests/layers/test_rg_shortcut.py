@@ -192,6 +192,73 @@ def test_fast_gradients_equal_finite_differences_of_the_reference(offset):
     assert np.max(np.abs(d_x)) > 0.1
 
 
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_cpu_and_accelerator_forms_of_the_fast_path_agree(monkeypatch,
+                                                          data_format):
+    # On a CPU the fast path sums by matrix products and writes its
+    # gradient out; on an accelerator it differentiates its reductions.
+    # Same outputs and gradients (input, gamma, beta), both layouts.
+    from keras_resvariants.layers import implementation
+    from keras_resvariants.layers import rg_shortcut
+
+    x = _x((2, 5, 6, 16), offset=0.3)
+    if data_format == "channels_first":
+        x = np.transpose(x, (0, 3, 1, 2))
+    inp = keras.Input(x.shape[1:])
+    layer = RGShortcut(groups=4, data_format=data_format)
+    model = keras.Model(inp, layer(inp))
+    _randomise_affine(layer)
+    sums = count_calls(monkeypatch, rg_shortcut, "spatial_sums")
+    results = {}
+    for accelerator in (False, True):
+        monkeypatch.setattr(implementation, "on_accelerator",
+                            lambda: accelerator)
+        sums.clear()
+        results[accelerator] = ([_np(model(x))]
+                                + trainable_gradients(model, x)
+                                + input_gradients(model, x))
+        assert bool(sums) != accelerator
+    for a, b in zip(results[False], results[True]):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("data_format", ["channels_last", "channels_first"])
+def test_spatial_sums_are_sums_over_the_spatial_axes(data_format):
+    from keras_resvariants.layers.rg_shortcut import spatial_sums
+
+    x = _x((3, 4, 5, 6, 7))  # two or three spatial axes
+    for t in (x, x[:, 0]):
+        axes = tuple(range(1, t.ndim - 1))
+        if data_format == "channels_first":
+            t = np.moveaxis(t, -1, 1)
+            axes = tuple(range(2, t.ndim))
+        sums, size = spatial_sums(keras.ops.convert_to_tensor(t),
+                                  data_format)
+        assert int(size) == int(np.prod([t.shape[a] for a in axes]))
+        np.testing.assert_allclose(_np(sums), t.sum(axis=axes), rtol=1e-5,
+                                   atol=1e-4)
+
+
+def test_trains_at_any_spatial_size():
+    # A model with unknown height and width: the sums' sizes are read at
+    # run time; fit (compiled) at two sizes, and the gradient reaches
+    # gamma and beta.
+    inp = keras.Input((None, None, 8))
+    layer = RGShortcut(groups=2)
+    out = keras.layers.GlobalAveragePooling2D()(layer(inp))
+    model = keras.Model(inp, keras.layers.Dense(3)(out))
+    model.compile(optimizer=keras.optimizers.SGD(0.1), loss="mse")
+    rng = np.random.default_rng(0)
+    before = [_np(w) for w in layer.weights]
+    for size in (5, 8):
+        x = rng.standard_normal((4, size, size + 1, 8)).astype("float32")
+        history = model.fit(x, rng.standard_normal((4, 3)), epochs=1,
+                            batch_size=4, verbose=0)
+        assert np.isfinite(history.history["loss"][0])
+    for a, b in zip(before, layer.weights):
+        assert np.all(np.isfinite(_np(b))) and np.any(_np(b) != a)
+
+
 @pytest.mark.parametrize("implementation", ["fast", "keras"])
 def test_mixed_precision_finite(implementation):
     keras.config.set_dtype_policy("mixed_float16")
