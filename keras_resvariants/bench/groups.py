@@ -294,6 +294,27 @@ def with_rg_floor(build):
     the map that any GroupNorm of a ReLU makes, without the moments (the
     reductions and the small per-group arithmetic). What the shortcut
     costs above this is the moments' cost."""
+    return _with_rg_shortcuts_computing(build, _elementwise_affine)
+
+
+def with_autodiff_group_norm(build):
+    """`() -> model`: the model of `build` with every `RGShortcut`'s
+    GroupNorm in its accelerator form (reductions over the spatial axes,
+    differentiated by the backend) also on a CPU, same weights: the
+    "before" of the CPU form (sums by products with ones, the gradient
+    written out)."""
+
+    def autodiff(layer):
+        from keras_resvariants.layers import rg_shortcut
+
+        return functools.partial(rg_shortcut.group_norm_autodiff_of, layer)
+
+    return _with_rg_shortcuts_computing(build, autodiff)
+
+
+def _with_rg_shortcuts_computing(build, norm_of):
+    """`() -> model`: the model of `build` with each `RGShortcut`
+    computing `norm_of(layer)(relu_x)` in place of its GroupNorm."""
 
     def rebuild():
         from keras_resvariants.layers import RGShortcut
@@ -304,29 +325,7 @@ def with_rg_floor(build):
                 # `call` computes ReLU, then `_fast_group_norm` of it
                 # under the "fast" implementation.
                 layer.implementation = "fast"
-                layer._fast_group_norm = _elementwise_affine(layer)
-        return model
-
-    return rebuild
-
-
-def with_autodiff_group_norm(build):
-    """`() -> model`: the model of `build` with every `RGShortcut`'s
-    GroupNorm in its accelerator form (reductions over the spatial axes,
-    differentiated by the backend) also on a CPU, same weights: the
-    "before" of the CPU form (sums by products with ones, the gradient
-    written out)."""
-
-    def rebuild():
-        from keras_resvariants.layers import RGShortcut
-        from keras_resvariants.layers import rg_shortcut
-
-        model = build()
-        for layer in model._flatten_layers():
-            if isinstance(layer, RGShortcut):
-                layer.implementation = "fast"
-                layer._fast_group_norm = functools.partial(
-                    rg_shortcut.group_norm_autodiff_of, layer)
+                layer._fast_group_norm = norm_of(layer)
         return model
 
     return rebuild

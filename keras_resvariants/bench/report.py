@@ -175,8 +175,9 @@ FLOORS = (
     "same step with the variant's extra work cut down to what no "
     "formulation of it can avoid (for RoR, the mask's one multiply with "
     "no drop-layer; for RG, the shortcut's ReLU and one multiply-add, "
-    "without the GroupNorm's moments). A target that its floor misses is out of reach on "
-    "this machine's kernels, whatever the layer's code does, unless the "
+    "without the GroupNorm's moments). A target that its floor misses is "
+    "out of reach on this machine's kernels, whatever the layer's code "
+    "does, unless the "
     "floor measured worse than the variant it bounds (only noise puts it "
     "there: no verdict); '–' where the group measures no floor."
 )

@@ -31,7 +31,8 @@ def test_every_group_is_defined_with_distinct_candidates():
                 assert of.target is not None and c.target is None
     floors = {(g, c.floor_for) for g in GROUP_NAMES
               for c in get_group(g, "quick").variants if c.floor_for}
-    assert floors == {("ror", "ror"), ("layer_seqconv", "seq_k8"),
+    assert floors == {("ror", "ror"), ("rg", "rgs_b"),
+                      ("layer_seqconv", "seq_k8"),
                       ("layer_seqconv_dropout", "seq_k8_drop")}
     with pytest.raises(ValueError, match="group"):
         get_group("nope")
