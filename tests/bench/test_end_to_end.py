@@ -214,12 +214,15 @@ def test_unmasked_candidate_is_the_dropout_net_without_its_masks():
 def test_rg_floor_candidate_keeps_only_the_shortcuts_elementwise_part():
     """`with_rg_floor`: every RGShortcut of the b-RGSNet computes
     `ReLU(x) * gamma + beta` with its own weights (NumPy), in training and
-    inference, with that function's gradients, while the unpatched network's shortcuts normalise; the
-    rest of the network is the same."""
+    inference, with that function's gradients, while the unpatched
+    network's shortcuts normalise; the rest of the network is the
+    same."""
     from keras_resvariants.bench.groups import get_group
     from keras_resvariants.bench.groups import registry_model
     from keras_resvariants.bench.groups import with_rg_floor
     from keras_resvariants.layers import RGShortcut
+    from tests.testing import input_gradients
+    from tests.testing import trainable_gradients
 
     build = registry_model("rgsnet", 8, variant="b", depth=26, width=0.25)
     model = build()
@@ -251,9 +254,6 @@ def test_rg_floor_candidate_keeps_only_the_shortcuts_elementwise_part():
             atol=1e-3)
     # Its gradients are those of ReLU(x) * gamma + beta (NumPy), with a
     # random projection of the output as the loss.
-    from tests.testing import input_gradients
-    from tests.testing import trainable_gradients
-
     def one_shortcut():
         inp = keras.Input((3, 4, 8))
         return keras.Model(inp, RGShortcut(groups=2)(inp))
