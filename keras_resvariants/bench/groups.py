@@ -332,14 +332,24 @@ def _with_rg_shortcuts_computing(build, norm_of):
 
 
 def _elementwise_affine(layer):
-    """`x -> x * gamma + beta` with the layer's per-channel weights, its
-    gamma and beta gradients summed as the layer's CPU form sums
-    (`rg_shortcut.spatial_sums`), so that the floor is not slower than
-    the layer for want of its fastest sums."""
+    """`x -> x * gamma + beta` with the layer's per-channel weights (in
+    float32, as the layer computes), its gamma and beta gradients summed
+    as the layer's CPU form sums (`rg_shortcut.spatial_sums`), so that
+    the floor is not slower than the layer for want of its fastest
+    sums."""
+    from keras_resvariants.layers import rg_shortcut
+
+    return functools.partial(rg_shortcut.apply_norm, layer,
+                             norm=_affine_floor)
+
+
+def _affine_floor(x, gamma, beta, *, groups, epsilon, data_format):
+    """`x * gamma + beta` (per channel) in the signature of RGShortcut's
+    norms; `groups` and `epsilon` are not used."""
     from keras_resvariants.layers import rg_shortcut
     from keras_resvariants.layers._utils import channel_axis
 
-    data_format = layer.data_format
+    del groups, epsilon
 
     @keras.ops.custom_gradient
     def affine(x, gamma, beta):
@@ -358,13 +368,7 @@ def _elementwise_affine(layer):
 
         return x * gamma_map + keras.ops.reshape(beta, shape), grad
 
-    def call(x):
-        def weight(w):
-            return keras.ops.convert_to_tensor(keras.ops.cast(w, x.dtype))
-
-        return affine(x, weight(layer.norm.gamma), weight(layer.norm.beta))
-
-    return call
+    return affine(x, gamma, beta)
 
 
 def layer_model(name, input_shapes, fn):

@@ -177,9 +177,9 @@ FLOORS = (
     "no drop-layer; for RG, the shortcut's ReLU and one multiply-add, "
     "without the GroupNorm's moments). A target that its floor misses is "
     "out of reach on this machine's kernels, whatever the layer's code "
-    "does, unless the "
-    "floor measured worse than the variant it bounds (only noise puts it "
-    "there: no verdict); '–' where the group measures no floor."
+    "does, unless the floor measured worse than the variant it bounds "
+    "(only noise puts it there: no verdict); '–' where the group measures "
+    "no floor."
 )
 
 

@@ -140,7 +140,7 @@ class RGShortcut(keras.layers.Layer):
     def _fast_group_norm(self, x):
         if implementation_lib.on_accelerator():
             return group_norm_autodiff_of(self, x)
-        return _apply(self, x, _group_norm_by_matmul_sums)
+        return apply_norm(self, x, _group_norm_by_matmul_sums)
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape)
@@ -161,9 +161,10 @@ class RGShortcut(keras.layers.Layer):
             implementation_lib.drop_legacy_argument(config)))
 
 
-def _apply(layer, x, norm):
-    """`norm` of `x` with the layer's weights and settings, in float32,
-    cast back to the dtype of `x`."""
+def apply_norm(layer, x, norm):
+    """`norm(x, gamma, beta, *, groups, epsilon, data_format)` with the
+    weights and settings of `layer` (an `RGShortcut`), in float32, cast
+    back to the dtype of `x`."""
     dtype = x.dtype
 
     def weight(w):
@@ -179,7 +180,7 @@ def group_norm_autodiff_of(layer, x):
     """The GroupNorm of `layer` (an `RGShortcut`) applied to `x` in the
     accelerator form, wherever it runs (the benchmarks' "before" of the
     CPU form)."""
-    return _apply(layer, x, _group_norm_autodiff)
+    return apply_norm(layer, x, _group_norm_autodiff)
 
 
 class _Grouping:
